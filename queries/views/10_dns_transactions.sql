@@ -37,7 +37,7 @@ SELECT
 FROM
 (
     SELECT host, ts, src_ip, src_port, dst_ip, dst_port, transport, id, qname, qname_key, qtype, qclass,
-        leadInFrame(ts, 1, toDateTime64('2299-12-31 00:00:00', 9, 'UTC')) OVER (
+        leadInFrame(ts, 1, toDateTime64('2262-01-01 00:00:00', 9, 'UTC')) OVER (
             PARTITION BY host, src_ip, src_port, dst_ip, dst_port, transport, id, qname_key, qtype
             ORDER BY ts ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS next_copy_ts
     FROM dns_messages

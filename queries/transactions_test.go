@@ -1,0 +1,114 @@
+package queries_test
+
+import (
+	"net/netip"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/dnsloss/dnsloss/internal/chtest"
+	"github.com/dnsloss/dnsloss/internal/dnsrow"
+)
+
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
+
+const sec = int64(1e9)
+
+// base is 2026-01-01 00:00:00 UTC.
+const base = int64(1767225600) * sec
+
+func ip(s string) [16]byte { return netip.MustParseAddr(s).As16() }
+
+// msg builds one UDP message between client 10.0.0.2 and server 10.0.0.1.
+func msg(host string, at int64, qr uint8, id, cport uint16, qname string, qtype uint16, rcode uint16) dnsrow.Message {
+	m := dnsrow.Message{Host: []byte(host), TS: base + at, Transport: dnsrow.TransportUDP, ID: id, QR: qr,
+		QName: []byte(qname), QType: qtype, QClass: 1, Rcode: rcode, QDCount: 1, IPVersion: 4}
+	client, server := ip("::ffff:10.0.0.2"), ip("::ffff:10.0.0.1")
+	if qr == 0 {
+		m.SrcIP, m.DstIP, m.SrcPort, m.DstPort = client, server, cport, 53
+	} else {
+		m.SrcIP, m.DstIP, m.SrcPort, m.DstPort = server, client, 53, cport
+		m.ANCount = 1
+	}
+	return m
+}
+
+func TestTransactions(t *testing.T) {
+	s := chtest.Fresh(t)
+	chtest.Insert(t, s, []dnsrow.Message{
+		// answered after 20 ms
+		msg("h", 0, 0, 1, 1000, "a.example", 1, 0),
+		msg("h", 20e6, 1, 1, 1000, "a.example", 1, 0),
+		// glibc retry: the same packet again at +5 s; the answer at +5.01 s belongs to the retry
+		msg("h", 1*sec, 0, 2, 1001, "b.example", 1, 0),
+		msg("h", 6*sec, 0, 2, 1001, "b.example", 1, 0),
+		msg("h", 6*sec+10e6, 1, 2, 1001, "b.example", 1, 3),
+		// duplicate responses: one transaction, answered by the first
+		msg("h", 2*sec, 0, 3, 1002, "c.example", 28, 0),
+		msg("h", 2*sec+5e6, 1, 3, 1002, "c.example", 28, 0),
+		msg("h", 2*sec+6e6, 1, 3, 1002, "c.example", 28, 0),
+		// 0x20 mixed case in the query, lower case in the response
+		msg("h", 3*sec, 0, 4, 1003, "WwW.ExAmple.com", 1, 0),
+		msg("h", 3*sec+1e6, 1, 4, 1003, "www.example.com", 1, 0),
+		// never answered, capture goes on for 30 s more
+		msg("h", 4*sec, 0, 5, 1004, "lost.example", 1, 0),
+		// answered after the 10 s window: late
+		msg("h", 5*sec, 0, 6, 1005, "slow.example", 1, 0),
+		msg("h", 17*sec, 1, 6, 1005, "slow.example", 1, 0),
+		// a response for another id does not answer
+		msg("h", 7*sec, 0, 7, 1006, "d.example", 1, 0),
+		msg("h", 7*sec+1e6, 1, 8, 1006, "d.example", 1, 0),
+		// a response before the query does not answer it
+		msg("h", 8*sec, 1, 9, 1007, "e.example", 1, 0),
+		msg("h", 8*sec+1e6, 0, 9, 1007, "e.example", 1, 0),
+		// near the end of this host's capture (ends at 34 s): unknown
+		msg("h", 30*sec, 0, 10, 1008, "end.example", 1, 0),
+		msg("h", 34*sec, 0, 11, 1009, "last.example", 1, 0),
+		msg("h", 34*sec+1e6, 1, 11, 1009, "last.example", 1, 0),
+		// another host's identical query is not answered by host h's response
+		msg("other", 0, 0, 1, 1000, "a.example", 1, 0),
+	})
+	got := chtest.Query(t, s, `SELECT host, toUnixTimestamp64Nano(query_ts) - `+itoa(base)+`, qname, outcome, rtt_ms, rcode
+		FROM dns_transactions ORDER BY host, query_ts`, nil)
+	want := "" +
+		"h\t0\ta.example\tanswered\t20\t0\n" +
+		"h\t1000000000\tb.example\tunanswered\t\\N\t\\N\n" +
+		"h\t2000000000\tc.example\tanswered\t5\t0\n" +
+		"h\t3000000000\tWwW.ExAmple.com\tanswered\t1\t0\n" +
+		"h\t4000000000\tlost.example\tunanswered\t\\N\t\\N\n" +
+		"h\t5000000000\tslow.example\tlate\t12000\t0\n" +
+		"h\t6000000000\tb.example\tanswered\t10\t3\n" +
+		"h\t7000000000\td.example\tunanswered\t\\N\t\\N\n" +
+		"h\t8001000000\te.example\tunanswered\t\\N\t\\N\n" +
+		"h\t30000000000\tend.example\tunknown\t\\N\t\\N\n" +
+		"h\t34000000000\tlast.example\tanswered\t1\t0\n" +
+		"other\t0\ta.example\tunknown\t\\N\t\\N\n"
+	if got != want {
+		t.Errorf("dns_transactions:\ngot\n%s\nwant\n%s", got, want)
+	}
+
+	got = chtest.Query(t, s, `SELECT host, server_ip, attempts, answered, late, unanswered, unknown, unanswered_ratio FROM loss_by_host`, nil)
+	want = "h\t10.0.0.1\t11\t5\t1\t4\t1\t0.4\nother\t10.0.0.1\t1\t0\t0\t0\t1\t\\N\n"
+	if got != want {
+		t.Errorf("loss_by_host:\ngot\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestMatchWindowSetting(t *testing.T) {
+	s := chtest.Fresh(t)
+	chtest.Insert(t, s, []dnsrow.Message{
+		msg("h", 0, 0, 1, 1000, "a.example", 1, 0),
+		msg("h", 3*sec, 1, 1, 1000, "a.example", 1, 0),
+		msg("h", 60*sec, 0, 2, 1001, "z.example", 1, 0),
+	})
+	q := `SELECT outcome FROM dns_transactions WHERE qname = 'a.example'`
+	if got := chtest.Query(t, s, q, nil); got != "answered\n" {
+		t.Errorf("default window: got %q, want answered", got)
+	}
+	chtest.Query(t, s, `INSERT INTO dnsloss_settings (name, value) VALUES ('match_window_ms', 2000)`, nil)
+	if got := chtest.Query(t, s, q, nil); got != "late\n" {
+		t.Errorf("2 s window: got %q, want late", got)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
