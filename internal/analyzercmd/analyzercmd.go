@@ -1,0 +1,262 @@
+// Package analyzercmd is the analyzer program's command line: ingesting capture files into a
+// store, loss reports, and ad-hoc SQL over the views. analyzer/main.go only calls Run.
+package analyzercmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/dnsloss/dnsloss/internal/chstore"
+	"github.com/dnsloss/dnsloss/internal/ingest"
+	"github.com/dnsloss/dnsloss/internal/tabular"
+	"github.com/dnsloss/dnsloss/queries"
+	"github.com/dnsloss/dnsloss/schema"
+)
+
+// Run runs the analyzer with args (args[0] is the program name) and returns the exit status.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	if err := app.RunContext(ctx, args); err != nil {
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
+			if msg := err.Error(); msg != "" {
+				fmt.Fprintln(stderr, "analyzer:", msg)
+			}
+			return ec.ExitCode()
+		}
+		fmt.Fprintln(stderr, "analyzer:", err)
+		return 1
+	}
+	return 0
+}
+
+const defaultDB = "./dnsloss-data"
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	dbFlag := &cli.StringFlag{
+		Name: "db", Value: defaultDB, EnvVars: []string{"DNSLOSS_DB"},
+		Usage: "data directory of the embedded ClickHouse engine (one process at a time)",
+	}
+	formatFlag := &cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "output format: table, json or csv"}
+	ingestFlags := []cli.Flag{
+		&cli.StringFlag{Name: "host", Usage: "capture point name for the rows (default: from each file name, web-1.pcap.gz -> web-1)"},
+		&cli.StringFlag{Name: "ports", Value: "53", Usage: "comma-separated UDP/TCP ports that carry DNS"},
+		&cli.BoolFlag{Name: "replace", Usage: "ingest again files that are already in the store (replacing their rows)"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress on stderr"},
+	}
+	return &cli.App{
+		Name:  "analyzer",
+		Usage: "DNS loss reports from captured DNS traffic, computed by ClickHouse",
+		Description: `analyzer reads capture files (pcap, pcapng, gzip-compressed or not) into a ClickHouse store,
+one row per DNS message (table dns_messages), and reports which hosts lost which queries.
+
+Start with:   analyzer analyze capture.pcap
+Then explore: analyzer sql "SELECT * FROM dns_transactions WHERE outcome != 'answered' LIMIT 20"
+
+The store is the embedded ClickHouse engine in --db (default ./dnsloss-data).
+Views for your own SQL: dns_transactions (one row per query attempt), loss_by_host.`,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Flags:     []cli.Flag{dbFlag},
+		Commands: []*cli.Command{
+			{
+				Name:      "analyze",
+				Usage:     "ingest capture files, then print the per-host loss report",
+				ArgsUsage: "FILE...",
+				Flags:     append(append([]cli.Flag{}, ingestFlags...), formatFlag),
+				Action: func(c *cli.Context) error {
+					return withStore(c, func(ctx context.Context, s chstore.Store) error {
+						if err := ingestFiles(ctx, c, s, stderr); err != nil {
+							return err
+						}
+						return printReport(ctx, s, "loss_by_host", c.String("format"), stdout)
+					})
+				},
+			},
+			{
+				Name:      "ingest",
+				Usage:     "read capture files into the store (a file already ingested is skipped unless --replace)",
+				ArgsUsage: "FILE...",
+				Flags:     ingestFlags,
+				Action: func(c *cli.Context) error {
+					return withStore(c, func(ctx context.Context, s chstore.Store) error {
+						return ingestFiles(ctx, c, s, stderr)
+					})
+				},
+			},
+			{
+				Name:  "report",
+				Usage: "print the per-host loss report of what is in the store",
+				Flags: []cli.Flag{formatFlag},
+				Action: func(c *cli.Context) error {
+					return withStore(c, func(ctx context.Context, s chstore.Store) error {
+						return printReport(ctx, s, "loss_by_host", c.String("format"), stdout)
+					})
+				},
+			},
+			{
+				Name:      "sql",
+				Usage:     "run a query and print its result",
+				ArgsUsage: "QUERY",
+				Description: `Runs one SQL statement against the store. Tables: dns_messages, capture_stats;
+views: dns_transactions, loss_by_host. Pass values with --param name=value and refer to them
+as {name:Type} in the query, e.g.
+  analyzer sql --param n=www.example.com "SELECT * FROM dns_transactions WHERE qname = {n:String}"`,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "PrettyCompactMonoBlock", Usage: "any ClickHouse output format (TSV, CSVWithNames, JSONEachRow, Markdown, ...)"},
+					&cli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "query parameter name=value (repeatable)"},
+				},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return cli.Exit("sql takes one QUERY argument (quote it)", 2)
+					}
+					params := chstore.Params{}
+					for _, p := range c.StringSlice("param") {
+						k, v, ok := strings.Cut(p, "=")
+						if !ok {
+							return cli.Exit(fmt.Sprintf("--param %q is not name=value", p), 2)
+						}
+						params[k] = v
+					}
+					return withStore(c, func(ctx context.Context, s chstore.Store) error {
+						out, err := s.Query(ctx, c.Args().First(), params, c.String("format"))
+						if err != nil {
+							return err
+						}
+						_, err = stdout.Write(out)
+						return err
+					})
+				},
+			},
+			{
+				Name:  "schema",
+				Usage: "manage the store's tables and views",
+				Subcommands: []*cli.Command{{
+					Name:  "apply",
+					Usage: "create or upgrade the tables (versioned migrations) and views",
+					Action: func(c *cli.Context) error {
+						return withStore(c, func(ctx context.Context, s chstore.Store) error {
+							fmt.Fprintf(stdout, "schema of %s is up to date\n", s.Describe())
+							return nil
+						})
+					},
+				}},
+			},
+			{
+				Name:  "settings",
+				Usage: "show or change the tunables the views read (table dnsloss_settings)",
+				Subcommands: []*cli.Command{
+					{
+						Name:  "list",
+						Usage: "print the settings that were set",
+						Action: func(c *cli.Context) error {
+							return withStore(c, func(ctx context.Context, s chstore.Store) error {
+								r, err := tabular.Query(ctx, s, "SELECT name, argMax(value, updated_at) AS value FROM dnsloss_settings GROUP BY name ORDER BY name", nil)
+								if err != nil {
+									return err
+								}
+								return r.Text(stdout)
+							})
+						},
+					},
+					{
+						Name:      "set",
+						Usage:     "set a tunable, e.g. `settings set match_window_ms 5000`",
+						ArgsUsage: "NAME VALUE",
+						Action: func(c *cli.Context) error {
+							if c.NArg() != 2 {
+								return cli.Exit("settings set takes NAME VALUE", 2)
+							}
+							if _, err := strconv.ParseFloat(c.Args().Get(1), 64); err != nil {
+								return cli.Exit(fmt.Sprintf("value %q is not a number", c.Args().Get(1)), 2)
+							}
+							return withStore(c, func(ctx context.Context, s chstore.Store) error {
+								return s.Exec(ctx, "INSERT INTO dnsloss_settings (name, value) VALUES ({n:String}, {v:Float64})",
+									chstore.Params{"n": c.Args().Get(0), "v": c.Args().Get(1)})
+							})
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+// withStore opens the store named by the flags, brings its schema and views up to date, runs fn
+// and closes the store.
+func withStore(c *cli.Context, fn func(context.Context, chstore.Store) error) error {
+	s, err := openEmbedded(c.String("db"))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ctx := c.Context
+	if _, err := schema.Apply(ctx, s); err != nil {
+		return err
+	}
+	if err := queries.ApplyViews(ctx, s); err != nil {
+		return err
+	}
+	return fn(ctx, s)
+}
+
+func parsePorts(s string) ([]uint16, error) {
+	var ports []uint16
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(f, 10, 16)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("--ports: %q is not a port number (1-65535)", f)
+		}
+		ports = append(ports, uint16(n))
+	}
+	if len(ports) == 0 {
+		return nil, errors.New("--ports: no port given")
+	}
+	return ports, nil
+}
+
+func ingestFiles(ctx context.Context, c *cli.Context, s chstore.Store, stderr io.Writer) error {
+	if c.NArg() == 0 {
+		return cli.Exit("no capture FILE given (e.g. analyzer "+c.Command.Name+" capture.pcap)", 2)
+	}
+	ports, err := parsePorts(c.String("ports"))
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	opt := ingest.Options{Host: c.String("host"), Ports: ports, Replace: c.Bool("replace"), Progress: stderr}
+	if c.Bool("quiet") {
+		opt.Progress = nil
+	}
+	for _, path := range c.Args().Slice() {
+		res, err := ingest.File(ctx, s, path, opt)
+		if err != nil {
+			return err
+		}
+		if res.Skipped && opt.Progress != nil {
+			fmt.Fprintf(stderr, "ingest %s: already in the store for host %s; skipped (use --replace to ingest it again)\n", path, res.Host)
+		}
+	}
+	return nil
+}
+
+func printReport(ctx context.Context, s chstore.Store, name, format string, w io.Writer) error {
+	sql, err := queries.Report(name)
+	if err != nil {
+		return err
+	}
+	r, err := tabular.Query(ctx, s, sql, nil)
+	if err != nil {
+		return fmt.Errorf("cannot compute the %s report: %w", name, err)
+	}
+	return r.Render(w, format)
+}

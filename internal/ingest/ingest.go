@@ -1,0 +1,203 @@
+// Package ingest reads capture files into a store: packets are decoded into dns_messages rows,
+// streamed to the store as Native blocks, and the file's counters go to capture_stats.
+//
+// Ingesting a file replaces what an earlier ingest of the same (host, file) left, so a run that
+// was interrupted half-way never leaves duplicates behind.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dnsloss/dnsloss/internal/chstore"
+	"github.com/dnsloss/dnsloss/internal/dnsrow"
+	"github.com/dnsloss/dnsloss/internal/dnswire"
+	"github.com/dnsloss/dnsloss/internal/pcapread"
+)
+
+// Options control an ingest.
+type Options struct {
+	Host     string        // capture point; default: derived from the file name (HostFromPath)
+	Ports    []uint16      // DNS ports; default 53
+	Replace  bool          // ingest again a file that is already in the store
+	Progress io.Writer     // progress lines; nil for none
+	Every    time.Duration // progress interval; default 1 s
+	// BlockRows is the number of rows per Native block; default 65536.
+	BlockRows int
+}
+
+// Result says what one file gave.
+type Result struct {
+	Path    string
+	Host    string
+	Skipped bool // already in the store and Options.Replace was false
+	Stats   dnswire.Stats
+	Packets int64
+	// ReadError is a non-fatal problem reading the file (e.g. a cut-short last record); what was
+	// read before it is stored.
+	ReadError error
+	Elapsed   time.Duration
+}
+
+// HostFromPath derives a capture point name from a capture file name: the base name without its
+// capture and compression extensions ("/x/web-1.pcap.gz" -> "web-1").
+func HostFromPath(path string) string {
+	base := filepath.Base(path)
+	for {
+		ext := strings.ToLower(filepath.Ext(base))
+		switch ext {
+		case ".gz", ".pcap", ".pcapng", ".cap", ".dmp":
+			base = strings.TrimSuffix(base, filepath.Ext(base))
+			continue
+		}
+		break
+	}
+	if base == "" {
+		return "unknown"
+	}
+	return base
+}
+
+// File ingests one capture file into store.
+func File(ctx context.Context, store chstore.Store, path string, opt Options) (Result, error) {
+	start := time.Now()
+	res := Result{Path: path, Host: opt.Host}
+	if res.Host == "" {
+		res.Host = HostFromPath(path)
+	}
+	source, err := filepath.Abs(path)
+	if err != nil {
+		source = path
+	}
+	rd, err := pcapread.Open(path)
+	if err != nil {
+		return res, err
+	}
+	defer rd.Close()
+
+	key := chstore.Params{"h": res.Host, "s": source}
+	if !opt.Replace {
+		out, err := store.Query(ctx, "SELECT count() FROM capture_stats WHERE host = {h:String} AND source = {s:String}", key, "TSV")
+		if err != nil {
+			return res, fmt.Errorf("cannot check whether %q was ingested before: %w", path, err)
+		}
+		if strings.TrimSpace(string(out)) != "0" {
+			res.Skipped = true
+			return res, nil
+		}
+	}
+	// Remove what an earlier (possibly interrupted) ingest of this file left.
+	for _, t := range []string{"dns_messages", "capture_stats"} {
+		if err := store.Exec(ctx, "DELETE FROM "+t+" WHERE host = {h:String} AND source = {s:String}", key); err != nil {
+			return res, fmt.Errorf("cannot remove an earlier ingest of %q from %s: %w", path, t, err)
+		}
+	}
+
+	dec := dnswire.NewDecoder(dnswire.Config{Ports: opt.Ports, Host: res.Host, Source: source})
+	blockRows := opt.BlockRows
+	if blockRows <= 0 {
+		blockRows = 65536
+	}
+	prog := newProgress(opt.Progress, opt.Every, path, rd.Size())
+	var firstTS, lastTS int64
+	var linkErr error
+	checked := map[uint16]bool{}
+
+	write := func(w io.Writer) error {
+		batch := dnsrow.NewBatch()
+		var buf []byte
+		flush := func() error {
+			if batch.Rows() == 0 {
+				return nil
+			}
+			var err error
+			buf, err = batch.EncodeNative(buf[:0])
+			if err != nil {
+				return err
+			}
+			batch.Reset()
+			_, err = w.Write(buf)
+			return err
+		}
+		emit := func(m *dnsrow.Message) { batch.Append(m) }
+		var pkt pcapread.Packet
+		var frame dnswire.Frame
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			err := rd.Next(&pkt)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				if errors.Is(err, pcapread.ErrTruncatedFile) {
+					res.ReadError = err
+					break
+				}
+				return err
+			}
+			if !checked[pkt.LinkType] {
+				checked[pkt.LinkType] = true
+				if err := dec.Supported(pkt.LinkType); err != nil && linkErr == nil {
+					linkErr = fmt.Errorf("capture %q: %w", path, err)
+				}
+			}
+			if firstTS == 0 || pkt.TS < firstTS {
+				firstTS = pkt.TS
+			}
+			if pkt.TS > lastTS {
+				lastTS = pkt.TS
+			}
+			frame = dnswire.Frame{LinkType: pkt.LinkType, TS: pkt.TS, Data: pkt.Data, WireLen: pkt.WireLen, Iface: pkt.Iface}
+			dec.Decode(&frame, emit)
+			if batch.Rows() >= blockRows {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			prog.update(rd.Offset(), rd.Packets(), dec.Stats().DNSMessages)
+		}
+		return flush()
+	}
+	if err := store.InsertNative(ctx, dnsrow.Table, dnsrow.NewBatch().Columns(), write); err != nil {
+		return res, fmt.Errorf("cannot ingest %q: %w", path, err)
+	}
+	res.Stats = dec.Stats()
+	res.Packets = rd.Packets()
+	if res.Stats.DNSMessages == 0 && linkErr != nil {
+		return res, linkErr
+	}
+	if err := recordStats(ctx, store, res, source, firstTS, lastTS); err != nil {
+		return res, err
+	}
+	res.Elapsed = time.Since(start)
+	prog.done(res)
+	return res, nil
+}
+
+func recordStats(ctx context.Context, store chstore.Store, res Result, source string, first, last int64) error {
+	st := res.Stats
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	p := chstore.Params{
+		"host": res.Host, "source": source,
+		"start": strconv.FormatInt(first, 10), "end": strconv.FormatInt(last, 10),
+		"packets": u(st.Packets), "dns": u(st.DNSMessages),
+		"non_dns": u(st.NonDNS + st.ShortDNS + st.UnsupportedLink), "malformed": u(st.Malformed),
+		"truncated": u(st.Truncated), "errors": u(st.DecodeErrors),
+	}
+	err := store.Exec(ctx, `INSERT INTO capture_stats
+		(host, source, iface, start_ts, end_ts, packets, kernel_drops, tool_drops, dns_messages, non_dns, malformed, truncated, decode_errors, reassembly_drops, rows_dropped)
+		SELECT {host:String}, {source:String}, '', fromUnixTimestamp64Nano({start:Int64}, 'UTC'), fromUnixTimestamp64Nano({end:Int64}, 'UTC'),
+		{packets:UInt64}, 0, 0, {dns:UInt64}, {non_dns:UInt64}, {malformed:UInt64}, {truncated:UInt64}, {errors:UInt64}, 0, 0`, p)
+	if err != nil {
+		return fmt.Errorf("cannot record capture statistics of %q: %w", res.Path, err)
+	}
+	return nil
+}
