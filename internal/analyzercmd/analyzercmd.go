@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/dnsloss/dnsloss/internal/chstore"
+	"github.com/dnsloss/dnsloss/internal/collectorcmd"
 	"github.com/dnsloss/dnsloss/internal/ingest"
 	"github.com/dnsloss/dnsloss/internal/tabular"
 	"github.com/dnsloss/dnsloss/queries"
@@ -114,6 +115,11 @@ as {name:Type} in the query, e.g.
 				},
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
+						for _, a := range c.Args().Slice()[1:] {
+							if strings.HasPrefix(a, "-") {
+								return cli.Exit(fmt.Sprintf("flag %s after the query: put flags before QUERY (analyzer sql %s \"...\")", a, a), 2)
+							}
+						}
 						return cli.Exit("sql takes one QUERY argument (quote it)", 2)
 					}
 					params := chstore.Params{}
@@ -206,30 +212,11 @@ func withStore(c *cli.Context, fn func(context.Context, chstore.Store) error) er
 	return fn(ctx, s)
 }
 
-func parsePorts(s string) ([]uint16, error) {
-	var ports []uint16
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		n, err := strconv.ParseUint(f, 10, 16)
-		if err != nil || n == 0 {
-			return nil, fmt.Errorf("--ports: %q is not a port number (1-65535)", f)
-		}
-		ports = append(ports, uint16(n))
-	}
-	if len(ports) == 0 {
-		return nil, errors.New("--ports: no port given")
-	}
-	return ports, nil
-}
-
 func ingestFiles(ctx context.Context, c *cli.Context, s chstore.Store, stderr io.Writer) error {
 	if c.NArg() == 0 {
 		return cli.Exit("no capture FILE given (e.g. analyzer "+c.Command.Name+" capture.pcap)", 2)
 	}
-	ports, err := parsePorts(c.String("ports"))
+	ports, err := collectorcmd.ParsePorts(c.String("ports"))
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}

@@ -1,0 +1,43 @@
+# dnsloss: `make demo` shows a loss report from a bundled capture; `make test` runs every test.
+# Both install what is missing first (scripts/setup.sh): Go modules, libchdb.so, Debian packages.
+
+GO        ?= go
+BIN       := bin
+DEMO_DB   ?= out/demo-data
+# Debian packages the tests use (live-capture lab, independent decoders, browser checks).
+TEST_APT  ?= tcpdump
+
+.PHONY: all setup build demo test test-short fuzz vet clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	@echo "build: bin/analyzer bin/collector"
+	@$(GO) build -o $(BIN)/analyzer ./analyzer
+	@$(GO) build -o $(BIN)/collector ./collector
+
+# The demo: the lab capture in which the resolver drops every query for www.example.com, with
+# a glibc client whose search list turns the loss into an NXDOMAIN for a name that exists.
+demo: build
+	@echo "demo: analyzing testdata/lab/drop-name.pcap and testdata/lab/loss20.pcap into $(DEMO_DB)"
+	@$(BIN)/analyzer --db $(DEMO_DB) analyze --replace testdata/lab/drop-name.pcap testdata/lab/loss20.pcap
+
+test: export DNSLOSS_APT = $(TEST_APT)
+test: setup vet
+	@echo "test: go test ./..."
+	@$(GO) test -count=1 ./...
+	@$(MAKE) --no-print-directory fuzz
+
+# Each fuzz target runs briefly; a crasher fails the run and lands in testdata/fuzz.
+FUZZTIME ?= 10s
+fuzz:
+	@scripts/fuzz.sh $(FUZZTIME)
+
+vet:
+	@$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN) out

@@ -1,0 +1,196 @@
+package analyzercmd_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// These tests run the real analyzer binary, as a user would: the embedded engine allows one per
+// process, and exit codes and messages are part of the contract.
+
+var analyzer string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "analyzer-bin-")
+	if err != nil {
+		panic(err)
+	}
+	analyzer = filepath.Join(dir, "analyzer")
+	if out, err := exec.Command("go", "build", "-o", analyzer, "../../analyzer").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "cannot build analyzer: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func lab(name string) string { return filepath.Join("..", "..", "testdata", "lab", name) }
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func run(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(analyzer, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("cannot run analyzer: %v", err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+type reportRow struct {
+	Host       string `json:"host"`
+	Server     string `json:"server_ip"`
+	Attempts   int    `json:"attempts"`
+	Answered   int    `json:"answered"`
+	Late       int    `json:"late"`
+	Unanswered int    `json:"unanswered"`
+	Unknown    int    `json:"unknown"`
+}
+
+// TestLabCaptures checks the counts that were made independently from the packets of the lab
+// captures (the issue gives them): queries, and how many of them got a response.
+func TestLabCaptures(t *testing.T) {
+	db := t.TempDir()
+	tests := []struct {
+		file                         string
+		messages, attempts, answered int
+	}{
+		{"drop-name.pcap", 26, 18, 8},
+		{"baseline.pcap", 86, 43, 43},
+		{"loss20.pcap", 1519, 929, 590},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			r := run(t, nil, "--db", db, "analyze", "--format", "json", lab(tc.file))
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			var rep struct{ Rows []reportRow }
+			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+				t.Fatalf("report is not JSON: %v\n%s", err, r.stdout)
+			}
+			host := strings.TrimSuffix(tc.file, ".pcap")
+			var got *reportRow
+			for i := range rep.Rows {
+				if rep.Rows[i].Host == host {
+					got = &rep.Rows[i]
+				}
+			}
+			if got == nil {
+				t.Fatalf("no report row for host %s:\n%s", host, r.stdout)
+			}
+			if got.Server != "10.53.0.1" {
+				t.Errorf("server: got %s, want 10.53.0.1", got.Server)
+			}
+			if got.Attempts != tc.attempts || got.Answered != tc.answered {
+				t.Errorf("attempts, answered: got %d, %d, want %d, %d", got.Attempts, got.Answered, tc.attempts, tc.answered)
+			}
+			// Not answered is unanswered, or unknown when the capture ended within the match window.
+			if not := got.Unanswered + got.Unknown + got.Late; not != tc.attempts-tc.answered {
+				t.Errorf("not answered: got %d, want %d", not, tc.attempts-tc.answered)
+			}
+			r = run(t, nil, "--db", db, "sql", "--format", "TSV", "--param", "h="+host, "SELECT count() FROM dns_messages WHERE host = {h:String}")
+			if strings.TrimSpace(r.stdout) != fmt.Sprint(tc.messages) {
+				t.Errorf("dns_messages: got %q rows, want %d (%s)", r.stdout, tc.messages, r.stderr)
+			}
+		})
+	}
+}
+
+func TestIngestTwiceStoresOnce(t *testing.T) {
+	db := t.TempDir()
+	for i, args := range [][]string{
+		{"ingest", lab("drop-name.pcap")},
+		{"ingest", lab("drop-name.pcap")},
+		{"ingest", "--replace", lab("drop-name.pcap")},
+	} {
+		r := run(t, nil, append([]string{"--db", db}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("run %d: exit %d: %s", i, r.code, r.stderr)
+		}
+		if i == 1 && !strings.Contains(r.stderr, "skipped") {
+			t.Errorf("second ingest: got %q, want a note that the file was skipped", r.stderr)
+		}
+	}
+	r := run(t, nil, "--db", db, "sql", "-f", "TSV", "SELECT count(), uniqExact(source) FROM dns_messages")
+	if r.stdout != "26\t1\n" {
+		t.Errorf("after three ingests: got %q, want 26 rows from 1 source", r.stdout)
+	}
+}
+
+// pcapWith returns a one-packet pcap file with the given link type.
+func pcapWith(t *testing.T, linkType uint32, pkt []byte) string {
+	var b bytes.Buffer
+	binary.Write(&b, binary.LittleEndian, []uint32{0xa1b2c3d4, 0x00040002, 0, 0, 65535, linkType})
+	binary.Write(&b, binary.LittleEndian, []uint32{1700000000, 0, uint32(len(pkt)), uint32(len(pkt))})
+	b.Write(pkt)
+	p := filepath.Join(t.TempDir(), "x.pcap")
+	os.WriteFile(p, b.Bytes(), 0o644)
+	return p
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "notes.txt")
+	os.WriteFile(text, []byte("this is not a capture file\n"), 0o644)
+	file := filepath.Join(dir, "plainfile")
+	os.WriteFile(file, nil, 0o644)
+	usb := pcapWith(t, 189, make([]byte, 64)) // LINKTYPE_USB_LINUX
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want []string // all must appear in stderr
+	}{
+		{"missing file", nil, []string{"analyze", filepath.Join(dir, "nope.pcap")}, []string{"nope.pcap", "no such file"}},
+		{"not a capture", nil, []string{"analyze", text}, []string{"notes.txt", "not a pcap or pcapng"}},
+		{"unsupported link type", nil, []string{"analyze", usb}, []string{"x.pcap", "link type 189", "supported"}},
+		{"unwritable data directory", nil, []string{"--db", filepath.Join(file, "db"), "report"}, []string{"cannot create data directory", "--db"}},
+		{"no file", nil, []string{"analyze"}, []string{"no capture FILE"}},
+		{"missing libchdb.so", []string{"CHDB_LIB_PATH=", "HOME=" + dir, "XDG_CACHE_HOME=" + dir}, []string{"report"}, []string{"libchdb.so not found", "make setup"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if args[0] != "--db" {
+				args = append([]string{"--db", filepath.Join(t.TempDir(), "db")}, args...)
+			}
+			r := run(t, tc.env, args...)
+			if r.code == 0 {
+				t.Fatalf("exit 0, want an error; stdout %q", r.stdout)
+			}
+			if lines := strings.Count(strings.TrimSpace(r.stderr), "\n") + 1; lines > 2 {
+				t.Errorf("error takes %d lines, want one or two:\n%s", lines, r.stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr %q lacks %q", r.stderr, w)
+				}
+			}
+		})
+	}
+	// A failed run leaves a data directory that the next run uses without trouble.
+	db := filepath.Join(t.TempDir(), "db")
+	run(t, nil, "--db", db, "analyze", text)
+	if r := run(t, nil, "--db", db, "analyze", lab("baseline.pcap")); r.code != 0 {
+		t.Errorf("run after a failed one: exit %d: %s", r.code, r.stderr)
+	}
+}
