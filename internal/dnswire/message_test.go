@@ -110,8 +110,8 @@ func TestParseMessage(t *testing.T) {
 				}
 			}},
 		{name: "EDNS after answer and authority", msg: cat(hdr(9, 0x8183, 1, 1, 1, 2), qname("a.example"), qA,
-			[]byte{0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1}, // answer A
-			[]byte{0xc0, 14, 0, 2, 0, 1, 0, 0, 0, 60, 0, 2, 0xc0, 12}, // authority NS
+			[]byte{0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1},         // answer A
+			[]byte{0xc0, 14, 0, 2, 0, 1, 0, 0, 0, 60, 0, 2, 0xc0, 12},            // authority NS
 			[]byte{1, 'b', 0xc0, 14, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 2}, // additional A
 			opt(4096, 0x01028000, []byte{0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 12, 0, 0})),
 			qname: "a.example",
