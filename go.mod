@@ -2,13 +2,15 @@ module github.com/dnsloss/dnsloss
 
 go 1.26.0
 
-require github.com/ClickHouse/ch-go v0.75.0
+require (
+	github.com/ClickHouse/ch-go v0.75.0
+	github.com/google/gopacket v1.1.19
+)
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-faster/city v1.0.1 // indirect
 	github.com/go-faster/errors v0.8.0 // indirect
-	github.com/google/gopacket v1.1.19 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
