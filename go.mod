@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/ClickHouse/ch-go v0.75.0
 	github.com/chdb-io/chdb-go v1.11.0
+	github.com/google/gopacket v1.1.19
 	github.com/urfave/cli/v2 v2.27.7
 )
 
