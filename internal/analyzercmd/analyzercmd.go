@@ -13,7 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/dnsloss/dnsloss/internal/chstore"
-	"github.com/dnsloss/dnsloss/internal/collectorcmd"
+	"github.com/dnsloss/dnsloss/internal/dnswire"
 	"github.com/dnsloss/dnsloss/internal/ingest"
 	"github.com/dnsloss/dnsloss/internal/tabular"
 	"github.com/dnsloss/dnsloss/queries"
@@ -216,7 +216,7 @@ func ingestFiles(ctx context.Context, c *cli.Context, s chstore.Store, stderr io
 	if c.NArg() == 0 {
 		return cli.Exit("no capture FILE given (e.g. analyzer "+c.Command.Name+" capture.pcap)", 2)
 	}
-	ports, err := collectorcmd.ParsePorts(c.String("ports"))
+	ports, err := dnswire.ParsePorts(c.String("ports"))
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}

@@ -194,3 +194,16 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("run after a failed one: exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// TestEveryPublicCapture: analyze exits 0 on every public capture in the repository, whatever
+// its oddities (fragments, TCP, cut records, invalid names, several interfaces).
+func TestEveryPublicCapture(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "dnswire", "testdata", "*.pcap*"))
+	if err != nil || len(files) < 25 {
+		t.Fatalf("found %d public captures (%v), want 25", len(files), err)
+	}
+	r := run(t, nil, append([]string{"--db", t.TempDir(), "analyze", "--quiet"}, files...)...)
+	if r.code != 0 || strings.Contains(r.stderr, "panic") {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+}

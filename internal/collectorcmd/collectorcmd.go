@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -70,30 +69,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 }
 
-// ParsePorts parses a comma-separated port list.
-func ParsePorts(s string) ([]uint16, error) {
-	var ports []uint16
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		n, err := strconv.ParseUint(f, 10, 16)
-		if err != nil || n == 0 {
-			return nil, fmt.Errorf("--ports: %q is not a port number (1-65535)", f)
-		}
-		ports = append(ports, uint16(n))
-	}
-	if len(ports) == 0 {
-		return nil, errors.New("--ports: no port given")
-	}
-	return ports, nil
-}
-
 var readColumns = []string{"ts", "host", "src", "dst", "transport", "id", "qr", "opcode", "rcode", "qname", "qtype", "ancount", "size", "malformed"}
 
 func read(c *cli.Context, path string, stdout, stderr io.Writer) error {
-	ports, err := ParsePorts(c.String("ports"))
+	ports, err := dnswire.ParsePorts(c.String("ports"))
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
@@ -147,11 +126,15 @@ func read(c *cli.Context, path string, stdout, stderr io.Writer) error {
 		if err == io.EOF {
 			break
 		}
+		if errors.Is(err, pcapread.ErrBadPacket) {
+			fmt.Fprintf(stderr, "collector: warning: %v (skipped)\n", err)
+			continue
+		}
+		if errors.Is(err, pcapread.ErrTruncatedFile) || errors.Is(err, pcapread.ErrCorrupt) {
+			fmt.Fprintf(stderr, "collector: warning: %v (the packets before it were read)\n", err)
+			break
+		}
 		if err != nil {
-			if errors.Is(err, pcapread.ErrTruncatedFile) {
-				fmt.Fprintf(stderr, "collector: warning: %v\n", err)
-				break
-			}
 			return err
 		}
 		dec.Decode(&dnswire.Frame{LinkType: pkt.LinkType, TS: pkt.TS, Data: pkt.Data, WireLen: pkt.WireLen, Iface: pkt.Iface}, emit)

@@ -39,6 +39,8 @@ type Result struct {
 	Skipped bool // already in the store and Options.Replace was false
 	Stats   dnswire.Stats
 	Packets int64
+	// BadRecords counts capture records the reader skipped as inconsistent.
+	BadRecords int
 	// ReadError is a non-fatal problem reading the file (e.g. a cut-short last record); what was
 	// read before it is stored.
 	ReadError error
@@ -136,11 +138,15 @@ func File(ctx context.Context, store chstore.Store, path string, opt Options) (R
 			if err == io.EOF {
 				break
 			}
+			if errors.Is(err, pcapread.ErrBadPacket) {
+				res.BadRecords++ // the reader skips it and goes on
+				continue
+			}
+			if errors.Is(err, pcapread.ErrTruncatedFile) || errors.Is(err, pcapread.ErrCorrupt) {
+				res.ReadError = err // what came before it is stored
+				break
+			}
 			if err != nil {
-				if errors.Is(err, pcapread.ErrTruncatedFile) {
-					res.ReadError = err
-					break
-				}
 				return err
 			}
 			if !checked[pkt.LinkType] {
@@ -190,7 +196,7 @@ func recordStats(ctx context.Context, store chstore.Store, res Result, source st
 		"start": strconv.FormatInt(first, 10), "end": strconv.FormatInt(last, 10),
 		"packets": u(st.Packets), "dns": u(st.DNSMessages),
 		"non_dns": u(st.NonDNS + st.ShortDNS + st.UnsupportedLink), "malformed": u(st.Malformed),
-		"truncated": u(st.Truncated), "errors": u(st.DecodeErrors),
+		"truncated": u(st.Truncated), "errors": u(st.DecodeErrors + uint64(res.BadRecords)),
 	}
 	err := store.Exec(ctx, `INSERT INTO capture_stats
 		(host, source, iface, start_ts, end_ts, packets, kernel_drops, tool_drops, dns_messages, non_dns, malformed, truncated, decode_errors, reassembly_drops, rows_dropped)
