@@ -8,6 +8,8 @@ import (
 
 	"github.com/dnsloss/dnsloss/internal/chtest"
 	"github.com/dnsloss/dnsloss/internal/dnsrow"
+	"github.com/dnsloss/dnsloss/queries"
+	"github.com/dnsloss/dnsloss/schema"
 )
 
 func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
@@ -112,3 +114,18 @@ func TestMatchWindowSetting(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Every view has a cluster form (ON CLUSTER).
+func TestViewsHaveAClusterForm(t *testing.T) {
+	names, sqls, err := queries.Views()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		for _, st := range schema.Statements(sqls[n]) {
+			if _, err := (schema.Cluster{Name: "dns"}).Rewrite(st); err != nil {
+				t.Errorf("%s: %v", n, err)
+			}
+		}
+	}
+}
