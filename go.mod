@@ -2,7 +2,10 @@ module github.com/dnsloss/dnsloss
 
 go 1.26.0
 
-require github.com/ClickHouse/ch-go v0.75.0
+require (
+	github.com/ClickHouse/ch-go v0.75.0
+	github.com/google/gopacket v1.1.19
+)
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
