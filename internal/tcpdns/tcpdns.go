@@ -106,7 +106,7 @@ type Segment struct {
 type MsgInfo struct {
 	TS         int64 // timestamp of the segment that carried the message's first byte
 	Segments   int   // segments the message spanned; more than 1 means TCP reassembly
-	Gap        bool  // bytes of this direction were lost (or skipped to resynchronise) just before it
+	Gap        bool  // bytes of this direction were lost (or skipped to resynchronise) between the previous message emitted and this one
 	NoPrefix   bool  // its length prefix was not captured; it was framed by walking its records
 	Incomplete bool  // some of its bytes never arrived: the message holds those that came before the loss
 	Length     int   // length from its prefix (equals len(msg) unless Incomplete)
@@ -411,7 +411,8 @@ func (t *Table) gapTo(c *conn, d int, seq uint32, emit Emit) {
 	t.stats.Gaps++
 	t.stats.LostBytes += uint64(lost)
 	h.next = seq
-	h.gapPending = true
+	// A loss that lies wholly inside one message (emitted Incomplete) keeps the framing, and the
+	// next message has no Gap: nothing but that message's bytes went missing.
 	if h.skip > 0 {
 		if lost <= h.skip {
 			h.skip -= lost // the loss is inside a message already emitted Incomplete
@@ -439,9 +440,11 @@ func (t *Table) gapTo(c *conn, d int, seq uint32, emit Emit) {
 	t.unsync(h)
 }
 
+// unsync records that framing was lost: the next message comes after a Gap.
 func (t *Table) unsync(h *half) {
 	h.synced = false
 	h.tryNoPrefix = true
+	h.gapPending = true
 }
 
 // emitPartial emits the message at the start of h.buf, cut short, and empties h.buf.
@@ -526,10 +529,11 @@ func (t *Table) boundBuf(c *conn, d int, emit Emit) {
 		h.buf = h.buf[:limit]
 		t.emitPartial(c, d, emit)
 		h.skip = skip
+		h.buf = nil
 		return
 	}
 	t.stats.BytesDropped += uint64(len(h.buf))
-	h.buf = h.buf[:0]
+	h.buf = nil
 }
 
 // frame emits the messages in b and returns how many bytes it consumed. Bytes before old came
