@@ -195,8 +195,8 @@ func TestReassembly(t *testing.T) {
 			wantErrs: []error{ErrTooLarge},
 		},
 		{
-			name: "fragment cut short by the capture",
-			pkts: []pkt{{ts: 1, b: v4(srcA, dstA, 7, 0, true, data[:48])[:40]}},
+			name:     "fragment cut short by the capture",
+			pkts:     []pkt{{ts: 1, b: v4(srcA, dstA, 7, 0, true, data[:48])[:40]}},
 			wantErrs: []error{ErrTruncated},
 		},
 		{
