@@ -163,6 +163,7 @@ type entry struct {
 	proto      uint8
 	total      int // payload length once the last fragment is seen, else -1
 	received   int
+	maxEnd     int // largest end offset held
 	spans      []span // sorted by off, disjoint
 	data       []byte
 	abandoned  bool
@@ -356,7 +357,7 @@ func (r *Reassembler) add(ts int64, k key, d Datagram, off int, more bool, paylo
 	e.lastTS = ts
 	// Final length consistency.
 	if !more {
-		if e.total >= 0 && e.total != end {
+		if (e.total >= 0 && e.total != end) || e.maxEnd > end {
 			r.abandon(e)
 			return d, false, ErrInconsistent
 		}
@@ -410,6 +411,7 @@ func (r *Reassembler) add(ts int64, k key, d Datagram, off int, more bool, paylo
 	copy(e.spans[i+1:], e.spans[i:])
 	e.spans[i] = span{off: off, end: end, at: at}
 	e.received += len(payload)
+	e.maxEnd = max(e.maxEnd, end)
 	if off == 0 {
 		e.proto = d.Proto
 	}
@@ -456,6 +458,7 @@ func (r *Reassembler) newEntry(k key, ts int64) *entry {
 	e.total = -1
 	e.proto = 0
 	e.received = 0
+	e.maxEnd = 0
 	e.abandoned = false
 	e.spans = e.spans[:0]
 	e.data = e.data[:0]

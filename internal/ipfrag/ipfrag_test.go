@@ -185,6 +185,26 @@ func TestReassembly(t *testing.T) {
 			},
 		},
 		{
+			// Fuzz crasher (FuzzIPv6Fragments/f30c221130fa8bf9): a final fragment that ends
+			// (offset 24, 1 byte: total 25) before a fragment already held (offset 384, 24 bytes)
+			// made received == total and "completed" a datagram that does not tile. It is
+			// inconsistent, and the datagram is abandoned.
+			name: "crasher: final fragment ends before a held fragment",
+			pkts: []pkt{
+				{ts: 1, b: v6(src6, dst6, 0, 384, true, bytes.Repeat([]byte("0"), 24)), v6: true},
+				{ts: 2, b: v6(src6, dst6, 0, 24, false, []byte("0")), v6: true},
+			},
+			wantErrs: []error{ErrInconsistent},
+		},
+		{
+			name: "IPv4 final fragment ends before a held fragment",
+			pkts: []pkt{
+				{ts: 1, b: v4(srcA, dstA, 0, 384, true, bytes.Repeat([]byte("0"), 24))},
+				{ts: 2, b: v4(srcA, dstA, 0, 24, false, []byte("0"))},
+			},
+			wantErrs: []error{ErrInconsistent},
+		},
+		{
 			name:     "non-final fragment not a multiple of 8",
 			pkts:     []pkt{{ts: 1, b: v4(srcA, dstA, 7, 0, true, data[:50])}},
 			wantErrs: []error{ErrBadFragment},
