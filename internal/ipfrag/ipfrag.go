@@ -131,7 +131,7 @@ type Stats struct {
 	Fragments        uint64 // fragments accepted into a datagram
 	Reassembled      uint64 // datagrams completed
 	Duplicates       uint64 // exact duplicate fragments dropped
-	Overlaps         uint64 // datagrams abandoned for overlapping fragments
+	Overlaps         uint64 // datagrams abandoned for overlapping or inconsistent fragments (or too many of them)
 	DroppedFragments uint64 // fragments of abandoned datagrams dropped
 	Invalid          uint64 // fragments rejected as malformed
 	EvictedTimeout   uint64 // datagrams evicted by Timeout

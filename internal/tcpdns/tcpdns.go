@@ -580,7 +580,7 @@ func (t *Table) resync(c *conn, d int, b []byte, emit Emit, inOld bool, oldTS in
 	h := &c.h[d]
 	switch plausibleFramed(b) {
 	case yes:
-		t.found(h, 0)
+		t.found(h)
 		return 0, true
 	case more:
 		return 0, false
@@ -616,7 +616,7 @@ func (t *Table) resync(c *conn, d int, b []byte, emit Emit, inOld bool, oldTS in
 		case yes:
 			t.stats.BytesDropped += uint64(i)
 			h.gapPending = true
-			t.found(h, i)
+			t.found(h)
 			return i, true
 		case more:
 			t.stats.BytesDropped += uint64(i)
@@ -629,7 +629,7 @@ func (t *Table) resync(c *conn, d int, b []byte, emit Emit, inOld bool, oldTS in
 	return len(b), false
 }
 
-func (t *Table) found(h *half, _ int) {
+func (t *Table) found(h *half) {
 	h.synced, h.tryNoPrefix = true, false
 	t.stats.Resyncs++
 }
