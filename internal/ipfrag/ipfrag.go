@@ -163,7 +163,7 @@ type entry struct {
 	proto      uint8
 	total      int // payload length once the last fragment is seen, else -1
 	received   int
-	maxEnd     int // largest end offset held
+	maxEnd     int    // largest end offset held
 	spans      []span // sorted by off, disjoint
 	data       []byte
 	abandoned  bool

@@ -90,7 +90,7 @@ func script(segs []capturedSegment) []byte {
 		if s.key != first {
 			ctl |= 1
 		}
-		ctl |= (s.seg.Flags & FlagSYN) | (s.seg.Flags&FlagFIN)<<2 | (s.seg.Flags&FlagRST)<<1 | (s.seg.Flags&FlagACK)
+		ctl |= (s.seg.Flags & FlagSYN) | (s.seg.Flags&FlagFIN)<<2 | (s.seg.Flags&FlagRST)<<1 | (s.seg.Flags & FlagACK)
 		ctl |= 1 << 6
 		out = append(out, ctl)
 		out = binary.BigEndian.AppendUint16(out, uint16(s.seg.Seq-base[s.key]))
