@@ -168,7 +168,6 @@ type entry struct {
 	data       []byte
 	abandoned  bool
 	heldBytes  int // bytes charged to Stats.BytesHeld
-	lastWasDup bool
 }
 
 // Reassembler reassembles fragmented datagrams. Create it with New.

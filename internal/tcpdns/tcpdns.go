@@ -177,13 +177,12 @@ type conn struct {
 
 // Table reassembles DNS messages from TCP segments. Create it with New.
 type Table struct {
-	cfg            Config
-	idle, reorder  int64
-	conns          map[connKey]*conn
-	head, tail     *conn
-	waiting        map[*conn]struct{} // connections with segments held ahead of a hole
-	stats          Stats
-	maxUnsyncedBuf int
+	cfg           Config
+	idle, reorder int64
+	conns         map[connKey]*conn
+	head, tail    *conn
+	waiting       map[*conn]struct{} // connections with segments held ahead of a hole
+	stats         Stats
 }
 
 // New returns a Table bounded by cfg.
