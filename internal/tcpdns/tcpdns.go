@@ -100,16 +100,18 @@ type Segment struct {
 	Seq, Ack uint32
 	Flags    uint8  // FlagSYN, FlagFIN, FlagRST, FlagACK bits
 	Payload  []byte // TCP payload; copied if the Table must keep it
+	Tag      uint32 // the caller's own value (e.g. interface and direction), handed back in MsgInfo
 }
 
 // MsgInfo describes one emitted message.
 type MsgInfo struct {
-	TS         int64 // timestamp of the segment that carried the message's first byte
-	Segments   int   // segments the message spanned; more than 1 means TCP reassembly
-	Gap        bool  // bytes of this direction were lost (or skipped to resynchronise) between the previous message emitted and this one
-	NoPrefix   bool  // its length prefix was not captured; it was framed by walking its records
-	Incomplete bool  // some of its bytes never arrived: the message holds those that came before the loss
-	Length     int   // length from its prefix (equals len(msg) unless Incomplete)
+	TS         int64  // timestamp of the segment that carried the message's first byte
+	Tag        uint32 // Segment.Tag of that segment
+	Segments   int    // segments the message spanned; more than 1 means TCP reassembly
+	Gap        bool   // bytes of this direction were lost (or skipped to resynchronise) between the previous message emitted and this one
+	NoPrefix   bool   // its length prefix was not captured; it was framed by walking its records
+	Incomplete bool   // some of its bytes never arrived: the message holds those that came before the loss
+	Length     int    // length from its prefix (equals len(msg) unless Incomplete)
 }
 
 // Emit receives each message framed from a direction's stream: the DNS message without its
@@ -140,9 +142,15 @@ type Stats struct {
 
 type connKey struct{ a, b netip.AddrPort } // a sorts before b
 
+// stamp is what a message takes from the segment that carried its first byte.
+type stamp struct {
+	ts  int64
+	tag uint32
+}
+
 type oseg struct {
 	seq  uint32
-	ts   int64
+	at   stamp
 	data []byte
 }
 
@@ -156,7 +164,7 @@ type half struct {
 	tryNoPrefix bool   // the unsynced bytes start right after a loss: try a prefixless message there
 	gapPending  bool   // bytes were lost before the next message
 	buf         []byte // in-order bytes not yet framed
-	bufTS       int64  // timestamp of the segment that carried buf[0]
+	bufAt       stamp  // the segment that carried buf[0]
 	bufSegs     int    // segments that contributed to buf
 	skip        int    // bytes of a message already emitted Incomplete still to discard
 	ooo         []oseg // segments ahead of next, sorted by seq
@@ -264,7 +272,7 @@ func (t *Table) Add(ts int64, key FlowKey, seg Segment, emit Emit) {
 		*h = half{active: true, next: seg.Seq, tryNoPrefix: true}
 	}
 	if h.active && len(seg.Payload) > 0 {
-		t.push(c, d, ts, seg.Seq, seg.Payload, emit)
+		t.push(c, d, stamp{ts, seg.Tag}, seg.Seq, seg.Payload, emit)
 	}
 	if h.active && seg.Flags&FlagFIN != 0 {
 		h.fin = true
@@ -294,7 +302,7 @@ func (t *Table) Add(ts int64, key FlowKey, seg Segment, emit Emit) {
 }
 
 // push files payload at seq in direction d.
-func (t *Table) push(c *conn, d int, ts int64, seq uint32, payload []byte, emit Emit) {
+func (t *Table) push(c *conn, d int, at stamp, seq uint32, payload []byte, emit Emit) {
 	h := &c.h[d]
 	if diff := int32(seq - h.next); diff < 0 {
 		if int(-diff) >= len(payload) || diff < -(1<<30) {
@@ -305,7 +313,7 @@ func (t *Table) push(c *conn, d int, ts int64, seq uint32, payload []byte, emit 
 		seq = h.next
 	}
 	if seq == h.next {
-		t.deliver(c, d, ts, payload, emit)
+		t.deliver(c, d, at, payload, emit)
 		t.drainAhead(c, d, emit)
 		return
 	}
@@ -314,7 +322,7 @@ func (t *Table) push(c *conn, d int, ts int64, seq uint32, payload []byte, emit 
 	if ahead > t.cfg.MaxBytesPerFlow || ahead < 0 {
 		// The hole alone is more than could ever be held: it will not fill in time.
 		t.gapTo(c, d, seq, emit)
-		t.deliver(c, d, ts, payload, emit)
+		t.deliver(c, d, at, payload, emit)
 		t.drainAhead(c, d, emit)
 		return
 	}
@@ -327,12 +335,12 @@ func (t *Table) push(c *conn, d int, ts int64, seq uint32, payload []byte, emit 
 		i--
 	}
 	if len(h.ooo) == 0 {
-		h.oooSince = ts
+		h.oooSince = at.ts
 		t.waiting[c] = struct{}{}
 	}
 	h.ooo = append(h.ooo, oseg{})
 	copy(h.ooo[i+1:], h.ooo[i:])
-	h.ooo[i] = oseg{seq: seq, ts: ts, data: append([]byte(nil), payload...)}
+	h.ooo[i] = oseg{seq: seq, at: at, data: append([]byte(nil), payload...)}
 	h.oooBytes += len(payload)
 	for len(h.ooo) > 0 && len(h.buf)+h.oooBytes > t.cfg.MaxBytesPerFlow {
 		t.gapAhead(c, d, emit)
@@ -348,12 +356,12 @@ func (t *Table) drainAhead(c *conn, d int, emit Emit) {
 		h.ooo = h.ooo[1:]
 		h.oooBytes -= len(s.data)
 		if skip := int(h.next - s.seq); skip < len(s.data) {
-			t.deliver(c, d, s.ts, s.data[skip:], emit)
+			t.deliver(c, d, s.at, s.data[skip:], emit)
 		} else {
 			t.stats.Retransmits++
 		}
 		if len(h.ooo) > 0 {
-			h.oooSince = h.ooo[0].ts
+			h.oooSince = h.ooo[0].at.ts
 		}
 	}
 	if len(h.ooo) == 0 {
@@ -451,7 +459,7 @@ func (t *Table) emitPartial(c *conn, d int, emit Emit) {
 	h := &c.h[d]
 	if len(h.buf) >= 2+12 {
 		t.emit(c, d, h.buf[2:], MsgInfo{
-			TS: h.bufTS, Segments: h.bufSegs, Gap: h.gapPending, Incomplete: true,
+			TS: h.bufAt.ts, Tag: h.bufAt.tag, Segments: h.bufSegs, Gap: h.gapPending, Incomplete: true,
 			Length: int(binary.BigEndian.Uint16(h.buf)),
 		}, emit)
 	} else {
@@ -477,7 +485,7 @@ func (t *Table) emit(c *conn, d int, msg []byte, info MsgInfo, emit Emit) {
 }
 
 // deliver appends in-order bytes to direction d's stream and frames what it can.
-func (t *Table) deliver(c *conn, d int, ts int64, data []byte, emit Emit) {
+func (t *Table) deliver(c *conn, d int, at stamp, data []byte, emit Emit) {
 	h := &c.h[d]
 	h.next += uint32(len(data))
 	if h.skip > 0 {
@@ -491,17 +499,17 @@ func (t *Table) deliver(c *conn, d int, ts int64, data []byte, emit Emit) {
 	}
 	if len(h.buf) == 0 {
 		// Common case: frame straight from the segment, keep only a partial tail.
-		n := t.frame(c, d, data, 0, 0, 0, ts, emit)
+		n := t.frame(c, d, data, 0, stamp{}, 0, at, emit)
 		if n < len(data) {
 			h.buf = append(h.buf[:0], data[n:]...)
-			h.bufTS, h.bufSegs = ts, 1
+			h.bufAt, h.bufSegs = at, 1
 		}
 	} else {
 		old := len(h.buf)
 		h.buf = append(h.buf, data...)
-		n := t.frame(c, d, h.buf, old, h.bufTS, h.bufSegs, ts, emit)
+		n := t.frame(c, d, h.buf, old, h.bufAt, h.bufSegs, at, emit)
 		if n >= old {
-			h.bufTS, h.bufSegs = ts, 1
+			h.bufAt, h.bufSegs = at, 1
 		} else {
 			h.bufSegs++
 		}
@@ -536,14 +544,14 @@ func (t *Table) boundBuf(c *conn, d int, emit Emit) {
 }
 
 // frame emits the messages in b and returns how many bytes it consumed. Bytes before old came
-// from earlier segments (the first of them at oldTS, oldSegs of them); the rest from one segment
-// at ts.
-func (t *Table) frame(c *conn, d int, b []byte, old int, oldTS int64, oldSegs int, ts int64, emit Emit) int {
+// from earlier segments (the first of them at oldAt, oldSegs of them); the rest from one segment
+// at at.
+func (t *Table) frame(c *conn, d int, b []byte, old int, oldAt stamp, oldSegs int, at stamp, emit Emit) int {
 	h := &c.h[d]
 	off := 0
 	for off < len(b) {
 		if !h.synced {
-			n, ok := t.resync(c, d, b[off:], emit, off < old, oldTS, oldSegs, ts)
+			n, ok := t.resync(c, d, b[off:], emit, off < old, oldAt, oldSegs, at)
 			off += n
 			if !ok {
 				return off
@@ -558,9 +566,9 @@ func (t *Table) frame(c *conn, d int, b []byte, old int, oldTS int64, oldSegs in
 		if end > len(b) {
 			return off
 		}
-		info := MsgInfo{TS: ts, Segments: 1, Gap: h.gapPending, Length: l}
+		info := MsgInfo{TS: at.ts, Tag: at.tag, Segments: 1, Gap: h.gapPending, Length: l}
 		if off < old {
-			info.TS, info.Segments = oldTS, oldSegs
+			info.TS, info.Tag, info.Segments = oldAt.ts, oldAt.tag, oldSegs
 			if end > old {
 				info.Segments++
 			}
@@ -575,7 +583,7 @@ func (t *Table) frame(c *conn, d int, b []byte, old int, oldTS int64, oldSegs in
 // resync looks for framing at the start of b (unsynced bytes). It returns the bytes consumed
 // (skipped, or a prefixless message emitted) and whether framing was found (h.synced is then set
 // and framing resumes at the returned offset).
-func (t *Table) resync(c *conn, d int, b []byte, emit Emit, inOld bool, oldTS int64, oldSegs int, ts int64) (int, bool) {
+func (t *Table) resync(c *conn, d int, b []byte, emit Emit, inOld bool, oldAt stamp, oldSegs int, at stamp) (int, bool) {
 	h := &c.h[d]
 	switch plausibleFramed(b) {
 	case yes:
@@ -598,9 +606,9 @@ func (t *Table) resync(c *conn, d int, b []byte, emit Emit, inOld bool, oldTS in
 		case more:
 			return 0, false
 		case yes:
-			info := MsgInfo{TS: ts, Segments: 1, Gap: h.gapPending, NoPrefix: true, Length: n}
+			info := MsgInfo{TS: at.ts, Tag: at.tag, Segments: 1, Gap: h.gapPending, NoPrefix: true, Length: n}
 			if inOld {
-				info.TS, info.Segments = oldTS, oldSegs+1
+				info.TS, info.Tag, info.Segments = oldAt.ts, oldAt.tag, oldSegs+1
 			}
 			h.gapPending = false
 			h.synced, h.tryNoPrefix = true, false

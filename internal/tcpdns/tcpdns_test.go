@@ -74,7 +74,8 @@ func feed(cfg Config, steps []step, expireAt int64) ([]emitted, Stats) {
 		out = append(out, emitted{key: k, msg: append([]byte(nil), msg...), info: info})
 	}
 	for _, s := range steps {
-		tab.Add(s.ts, s.key, Segment{Seq: s.seq, Ack: s.ack, Flags: s.flags, Payload: s.data}, emit)
+		// The tag is 1000 + the step's timestamp, so that a message's Tag must follow its TS.
+		tab.Add(s.ts, s.key, Segment{Seq: s.seq, Ack: s.ack, Flags: s.flags, Payload: s.data, Tag: uint32(1000 + s.ts)}, emit)
 	}
 	if expireAt > 0 {
 		tab.Expire(expireAt, emit)
@@ -336,6 +337,9 @@ func TestStreams(t *testing.T) {
 					gap: m.info.Gap, noPrefix: m.info.NoPrefix, incomplete: m.info.Incomplete}
 				if got != tt.want[i] {
 					t.Errorf("message %d: got %+v, want %+v", i, got, tt.want[i])
+				}
+				if wantTag := uint32(1000 + m.info.TS); m.info.Tag != wantTag {
+					t.Errorf("message %d: got Tag %d, want %d (that of the segment with its first byte)", i, m.info.Tag, wantTag)
 				}
 			}
 			if tt.wantStats != nil {
