@@ -3,13 +3,16 @@ package dnswire
 import (
 	"errors"
 	"io"
+	"runtime"
 	"testing"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
 	"github.com/dnsloss/dnsloss/internal/dnsrow"
+	"github.com/dnsloss/dnsloss/internal/ipfrag"
 	"github.com/dnsloss/dnsloss/internal/pcapread"
+	"github.com/dnsloss/dnsloss/internal/tcpdns"
 )
 
 // loadFrames reads every frame of a capture into memory.
@@ -147,4 +150,69 @@ func BenchmarkGopacketDNS(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkDecodeReassembly decodes whole captures that go through reassembly: frags.pcap (every
+// message in IPv4 fragments) and dnso1tcp.pcap (41 queries and responses over one TCP
+// connection), with a Flush at the end of each pass.
+func BenchmarkDecodeReassembly(b *testing.B) {
+	for _, name := range []string{"DNS-OARC_dnscap__frags.pcap", "DNS-OARC_dnscap__dnso1tcp.pcap"} {
+		b.Run(name, func(b *testing.B) {
+			frames := loadFrames(b, "testdata/"+name)
+			d := NewDecoder(Config{Host: "h", Source: "s"})
+			var rows int
+			emit := func(*dnsrow.Message) { rows++ }
+			b.ReportAllocs()
+			for b.Loop() {
+				for i := range frames {
+					d.Decode(&frames[i], emit)
+				}
+				d.Flush(emit)
+			}
+			b.ReportMetric(float64(len(frames))*float64(b.N)/b.Elapsed().Seconds(), "packets/s")
+		})
+	}
+}
+
+// BenchmarkDecoderBounds feeds the whole Decoder, with its default caps, 1,000,000 half-open TCP
+// connections (a SYN then the first 20 bytes of a query, from a new client port and address
+// each) and 1,000,000 first fragments (1472 bytes) that are never completed, and reports the
+// peak state held and the heap in use at the end, with the Decoder still live.
+func BenchmarkDecoderBounds(b *testing.B) {
+	q := prefixed(cat(hdr(1, 0x0100, 1, 0, 0, 0), qname("www.example.com"), qA))[:20]
+	syn := ip4("10.0.0.1", "192.0.2.53", 6, 0, 0, tcpSeg(1, 53, 100, 0, 0x02, nil))
+	data := ip4("10.0.0.1", "192.0.2.53", 6, 0, 0, tcpSeg(1, 53, 101, 0, 0x18, q))
+	frag := ip4("10.0.0.1", "192.0.2.53", 17, 0, 0x2000, udp(40000, 53, make([]byte, 1464)))
+	var st Stats
+	var heap uint64
+	for b.Loop() {
+		d := NewDecoder(Config{})
+		emit := func(*dnsrow.Message) {}
+		for i := range 1_000_000 {
+			ts := int64(i) * 1000
+			for _, p := range [][]byte{syn, data} {
+				p[12], p[13], p[14] = byte(i>>16), byte(i>>8), byte(i) // source address
+				p[20], p[21] = byte(i>>8), byte(i)                     // source port
+				d.Decode(&Frame{LinkType: LinkTypeRaw, TS: ts, Data: p}, emit)
+			}
+			frag[4], frag[5] = byte(i>>8), byte(i)
+			frag[12], frag[13] = byte(i>>24), byte(i>>16)
+			d.Decode(&Frame{LinkType: LinkTypeRaw, TS: ts, Data: frag}, emit)
+		}
+		st = d.Stats()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		heap = ms.HeapInuse
+		runtime.KeepAlive(d)
+	}
+	if st.IPFrag.PeakHeld > ipfrag.DefaultMaxDatagrams || st.IPFrag.PeakBytesHeld > ipfrag.DefaultMaxBytes ||
+		st.TCP.PeakFlows > tcpdns.DefaultMaxFlows || st.TCP.PeakBytesHeld > tcpdns.DefaultMaxBytesTotal {
+		b.Fatalf("caps exceeded: %+v", st)
+	}
+	b.ReportMetric(float64(st.IPFrag.PeakHeld), "peak-datagrams")
+	b.ReportMetric(float64(st.IPFrag.PeakBytesHeld), "peak-frag-bytes")
+	b.ReportMetric(float64(st.TCP.PeakFlows), "peak-flows")
+	b.ReportMetric(float64(st.TCP.PeakBytesHeld), "peak-tcp-bytes")
+	b.ReportMetric(float64(heap)/(1<<20), "heap-inuse-MiB")
 }

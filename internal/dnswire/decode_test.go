@@ -46,51 +46,114 @@ func decodeFile(t testing.TB, path string) ([]row, Stats) {
 		}
 		f := Frame{LinkType: p.LinkType, TS: p.TS, Data: p.Data, WireLen: p.WireLen, Iface: p.Iface}
 		d.Decode(&f, func(m *dnsrow.Message) {
-			rows = append(rows, row{msg: *m, name: string(m.QName), mal: string(m.Malformed), opts: append([]uint16(nil), m.EDNSOptions...)})
+			rows = append(rows, copyRow(m))
 		})
 	}
+	d.Flush(func(m *dnsrow.Message) { rows = append(rows, copyRow(m)) })
 	return rows, d.Stats()
 }
 
-func bucketSum(s Stats) uint64 {
-	return s.DNSMessages + s.ShortDNS + s.NonDNS + s.DecodeErrors + s.UnsupportedLink + s.Fragments + s.TCPSegments
+func copyRow(m *dnsrow.Message) row {
+	c := *m
+	c.Iface = append([]byte(nil), m.Iface...)
+	return row{msg: c, name: string(m.QName), mal: string(m.Malformed), opts: append([]uint16(nil), m.EDNSOptions...)}
 }
 
+// bucketSum adds up the packet ledger (see Stats): it must equal Packets.
+func bucketSum(s Stats) uint64 {
+	return s.UDP + s.ShortDNS + s.NonDNS + s.DecodeErrors + s.UnsupportedLink + s.Fragments + s.TCPSegments
+}
+
+// ledgerErrors checks the three ledgers of Stats (see its doc) and returns what does not add up.
+func ledgerErrors(s Stats) []string {
+	var errs []string
+	if got := bucketSum(s); got != s.Packets {
+		errs = append(errs, fmt.Sprintf("packet buckets add up to %d, want Packets = %d", got, s.Packets))
+	}
+	if got := s.UDP + s.FragMessages + s.TCPMessages; got != s.DNSMessages {
+		errs = append(errs, fmt.Sprintf("rows by origin add up to %d, want DNSMessages = %d", got, s.DNSMessages))
+	}
+	if got := s.FragMessages + s.FragNotDNS + s.FragTCP; got != s.FragDatagrams {
+		errs = append(errs, fmt.Sprintf("datagram outcomes add up to %d, want FragDatagrams = %d", got, s.FragDatagrams))
+	}
+	if got := s.TCPMessages + s.TCPShort; got != s.TCP.Messages {
+		errs = append(errs, fmt.Sprintf("TCP message outcomes add up to %d, want TCP.Messages = %d", got, s.TCP.Messages))
+	}
+	if s.Malformed > s.DNSMessages || s.Truncated > s.DNSMessages || s.Incomplete > s.Malformed {
+		errs = append(errs, fmt.Sprintf("Malformed %d, Truncated %d, Incomplete %d do not fit in %d rows", s.Malformed, s.Truncated, s.Incomplete, s.DNSMessages))
+	}
+	return errs
+}
+
+// TestCaptureCounts decodes every public capture in testdata (and the lab captures) through the
+// whole Decoder, reassembly and Flush included, and checks the number of DNS messages against
+// the counts an independent decoder gives (tshark, counting every DNS message in a frame; the
+// issue lists them), and for the lab captures the lab's README (queries / responses).
+//
+// Two captures' independent counts are wrong, and the right ones are used here:
+//   - dnsotcp-manyopkts: 3, not 2. Its two client segments carry 90 bytes = 3 x (2 + 28), three
+//     whole queries, the second straddling the segment boundary; a per-frame count sees 2. The
+//     bytes are in internal/tcpdns TestManyOPkts.
+//   - do1t-nosyn-1nolen: 4. The capture starts mid-connection and the first query's 2-byte length
+//     prefix was never captured: the segment is a whole 28-byte query (id 0xe7af) that a decoder
+//     reading a prefix there misreads (dnscap reports a FORMERR query with id 256). The bytes are
+//     in internal/tcpdns TestNoSynNoLen; the row is here too (TestTCPCaptures).
 func TestCaptureCounts(t *testing.T) {
-	// Counts of DNS messages per capture, from an independent decoder (given in the issue), and
-	// for the lab captures from the lab's README (queries / responses).
 	tests := []struct {
 		file               string
 		messages           int
 		queries, responses int // -1: not checked
+		tcp, fragmented    int // rows over TCP, rows from IP fragments
 		malformed          int
 	}{
-		{"testdata/DNS-OARC_dnscap__dns.pcap", 82, 41, 41, 0},
-		{"testdata/DNS-OARC_dnscap__vlan11.pcap", 82, 41, 41, 0},
-		{"testdata/DNS-OARC_dnscap__edns.pcap", 14, -1, -1, 0},
-		{"testdata/DNS-OARC_dnscap__dns6.pcap", 2, 1, 1, 0},
-		{"testdata/DNS-OARC_dnscap__sll2.pcap", 2, 1, 1, 0},
-		{"testdata/DNS-OARC_dnscap__dnspad.pcap", 1, 1, 0, 0},
-		{"testdata/arkime_arkime__dns-udp.pcap", 5, -1, -1, 0},
-		{"testdata/zeek_zeek__ticks-dns.pcap", 10, 10, 0, 0},
-		{"testdata/zeek_zeek__tm1t.pcap", 4, 2, 2, 0},
-		{"testdata/zeek_zeek__sshfp-trunc.pcap", 4, -1, -1, 0},
-		{"testdata/zeek_zeek__dns-two-responses.pcap", 3, 1, 2, 0},
-		{"testdata/zeek_zeek__dns-invalid-names.pcap", 3, 3, 0, 3},
-		{"testdata/zeek_zeek__pcapng-multi-interface.pcapng", 6, 3, 3, 0},
-		{"../../testdata/lab/drop-name.pcap", 26, 18, 8, 0},
-		{"../../testdata/lab/baseline.pcap", 86, 43, 43, 0},
-		{"../../testdata/lab/loss20.pcap", -1, 929, -1, 0},
+		{"testdata/DNS-OARC_dnscap__dns.pcap", 82, 41, 41, 0, 0, 0},
+		{"testdata/DNS-OARC_dnscap__vlan11.pcap", 82, 41, 41, 0, 0, 0},
+		{"testdata/DNS-OARC_dnscap__frags.pcap", 82, 41, 41, 0, 82, 0},
+		{"testdata/DNS-OARC_dnscap__dnso1tcp.pcap", 82, 41, 41, 82, 0, 0},
+		{"testdata/DNS-OARC_dnscap__edns.pcap", 14, 7, 7, 0, 0, 0},
+		{"testdata/DNS-OARC_dnscap__dnso1tcp-midmiss.pcap", 6, 3, 3, 6, 0, 0},
+		{"testdata/DNS-OARC_dnscap__dnsotcp-many1pkt.pcap", 4, 3, 1, 4, 0, 0},
+		{"testdata/DNS-OARC_dnscap__dnsotcp-manyopkts.pcap", 3, 3, 0, 3, 0, 0},
+		{"testdata/DNS-OARC_dnscap__do1t-nosyn-1nolen.pcap", 4, 2, 2, 4, 0, 0},
+		{"testdata/DNS-OARC_dnscap__1qtcppadd.pcap", 2, 1, 1, 2, 0, 0},
+		{"testdata/DNS-OARC_dnscap__dns6.pcap", 2, 1, 1, 0, 0, 0},
+		{"testdata/DNS-OARC_dnscap__sll2.pcap", 2, 1, 1, 0, 0, 0},
+		{"testdata/DNS-OARC_dnscap__dnspad.pcap", 1, 1, 0, 0, 0, 0},
+		{"testdata/arkime_arkime__dns-tcp.pcap", 4, 2, 2, 4, 0, 0},
+		{"testdata/arkime_arkime__dns-udp.pcap", 5, -1, -1, 0, 0, 0},
+		{"testdata/arkime_arkime__dns-wiresharkrepo.pcap", 38, 19, 19, 0, 0, 0},
+		{"testdata/kbandla_dpkt__truncated_dns.pcap", 1, 0, 1, 0, 0, 0},
+		{"testdata/kbandla_dpkt__truncated_dns_2.pcap", 1, 0, 1, 0, 0, 1}, // reason "truncated"
+		{"testdata/zeek_zeek__ticks-dns.pcap", 10, 10, 0, 0, 0, 0},
+		{"testdata/zeek_zeek__tm1t.pcap", 4, 2, 2, 0, 0, 0},
+		{"testdata/zeek_zeek__sshfp-trunc.pcap", 4, -1, -1, 0, 0, 0},
+		{"testdata/zeek_zeek__dns-two-responses.pcap", 3, 1, 2, 0, 0, 0},
+		{"testdata/zeek_zeek__dns-invalid-names.pcap", 3, 3, 0, 0, 0, 3},
+		{"testdata/zeek_zeek__dns_original_case.pcap", 1, 1, 0, 0, 0, 0},
+		{"testdata/zeek_zeek__pcapng-multi-interface.pcapng", 6, 3, 3, 0, 0, 0},
+		{"../../testdata/lab/drop-name.pcap", 26, 18, 8, 0, 0, 0},
+		{"../../testdata/lab/baseline.pcap", 86, 43, 43, 0, 0, 0},
+		{"../../testdata/lab/loss20.pcap", -1, 929, -1, 0, 0, 0},
+	}
+	public, _ := filepath.Glob("testdata/*.pcap*")
+	if got := len(tests) - 3; got != len(public) || len(public) != 25 {
+		t.Errorf("got %d public captures in the table and %d in testdata, want 25 and 25", got, len(public))
 	}
 	for _, tc := range tests {
 		t.Run(filepath.Base(tc.file), func(t *testing.T) {
 			rows, st := decodeFile(t, tc.file)
-			var q, r, mal int
+			var q, r, tcp, frag, mal int
 			for _, x := range rows {
 				if x.msg.QR == 0 {
 					q++
 				} else {
 					r++
+				}
+				if x.msg.Transport == dnsrow.TransportTCP {
+					tcp++
+				}
+				if x.msg.IPFragmented == 1 {
+					frag++
 				}
 				if x.mal != "" {
 					mal++
@@ -105,16 +168,21 @@ func TestCaptureCounts(t *testing.T) {
 			if tc.responses >= 0 && r != tc.responses {
 				t.Errorf("responses: got %d, want %d", r, tc.responses)
 			}
+			if tcp != tc.tcp || frag != tc.fragmented {
+				t.Errorf("rows over TCP, from fragments: got %d, %d, want %d, %d", tcp, frag, tc.tcp, tc.fragmented)
+			}
 			if mal != tc.malformed {
 				t.Errorf("malformed rows: got %d, want %d", mal, tc.malformed)
 			}
-			if got := bucketSum(st); got != st.Packets {
-				t.Errorf("buckets add up to %d, want Packets = %d (%+v)", got, st.Packets, st)
+			for _, e := range ledgerErrors(st) {
+				t.Errorf("%s (%+v)", e, st)
 			}
 			if st.DNSMessages != uint64(len(rows)) {
 				t.Errorf("Stats.DNSMessages: got %d, want %d rows", st.DNSMessages, len(rows))
 			}
-			t.Logf("%+v", st)
+			if st.IPFrag.Held != 0 || st.TCP.Flows != 0 {
+				t.Errorf("after Flush: got %d datagrams and %d connections held, want 0 and 0", st.IPFrag.Held, st.TCP.Flows)
+			}
 		})
 	}
 }
@@ -202,26 +270,6 @@ func TestCaptureFields(t *testing.T) {
 				}
 			})
 		}
-	}
-}
-
-func TestCaptureNotUDP(t *testing.T) {
-	tests := []struct {
-		file      string
-		fragments uint64
-		tcp       uint64
-	}{
-		{"testdata/DNS-OARC_dnscap__frags.pcap", 495, 0},
-		{"testdata/arkime_arkime__dns-tcp.pcap", 0, 20},
-		{"testdata/DNS-OARC_dnscap__1qtcppadd.pcap", 0, 10},
-	}
-	for _, tc := range tests {
-		t.Run(filepath.Base(tc.file), func(t *testing.T) {
-			rows, st := decodeFile(t, tc.file)
-			if len(rows) != 0 || st.Fragments != tc.fragments || st.TCPSegments != tc.tcp {
-				t.Errorf("got %d rows, %d fragments, %d TCP segments; want 0, %d, %d", len(rows), st.Fragments, st.TCPSegments, tc.fragments, tc.tcp)
-			}
-		})
 	}
 }
 

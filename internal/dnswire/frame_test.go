@@ -113,7 +113,9 @@ func TestDecodeFrame(t *testing.T) {
 		{"icmp", LinkTypeEthernet, cat(ethV4, ipv4(1, 0, make([]byte, 8))), result{bucket: "nondns"}},
 		{"udp other port", LinkTypeEthernet, cat(ethV4, ipv4(17, 0, udp(1000, 2000, dnsQuery))), result{bucket: "nondns"}},
 		{"udp from port 53", LinkTypeEthernet, cat(ethV4, ipv4(17, 0, udp(53, 40000, dnsQuery))), v4},
-		{"tcp port 53", LinkTypeEthernet, cat(ethV4, ipv4(6, 0, cat([]byte{0x9c, 0x40, 0, 53}, make([]byte, 16)))), result{bucket: "tcp"}},
+		{"tcp port 53", LinkTypeEthernet, cat(ethV4, ipv4(6, 0, cat([]byte{0x9c, 0x40, 0, 53}, make([]byte, 8), []byte{0x50, 0x02}, make([]byte, 6)))), result{bucket: "tcp"}},
+		{"tcp data offset below 20", LinkTypeEthernet, cat(ethV4, ipv4(6, 0, cat([]byte{0x9c, 0x40, 0, 53}, make([]byte, 16)))), result{bucket: "error"}},
+		{"tcp data offset past the end", LinkTypeEthernet, cat(ethV4, ipv4(6, 0, cat([]byte{0x9c, 0x40, 0, 53}, make([]byte, 8), []byte{0x60, 0x02}, make([]byte, 6)))), result{bucket: "error"}},
 		{"tcp other port", LinkTypeEthernet, cat(ethV4, ipv4(6, 0, cat([]byte{0x9c, 0x40, 0, 80}, make([]byte, 16)))), result{bucket: "nondns"}},
 		{"ipv4 first fragment", LinkTypeEthernet, cat(ethV4, ipv4(17, 0x2000, udp(40000, 53, dnsQuery))), result{bucket: "fragment"}},
 		{"ipv4 later fragment", LinkTypeEthernet, cat(ethV4, ipv4(17, 0x0003, dnsQuery)), result{bucket: "fragment"}},
@@ -165,7 +167,7 @@ func TestDecodeFrame(t *testing.T) {
 				got = result{bucket: "dns", dir: m.Direction, version: m.IPVersion, src: m.SrcIP, size: m.Size, trunc: m.Truncated, mal: string(m.Malformed)}
 			})
 			st := d.Stats()
-			buckets := map[string]uint64{"dns": st.DNSMessages, "short": st.ShortDNS, "nondns": st.NonDNS, "error": st.DecodeErrors,
+			buckets := map[string]uint64{"dns": st.UDP, "short": st.ShortDNS, "nondns": st.NonDNS, "error": st.DecodeErrors,
 				"unsupported": st.UnsupportedLink, "fragment": st.Fragments, "tcp": st.TCPSegments}
 			if got.bucket == "" {
 				for k, v := range buckets {
