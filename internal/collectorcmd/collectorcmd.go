@@ -121,12 +121,14 @@ func read(c *cli.Context, path string, stdout, stderr io.Writer) error {
 		}
 	}
 	var pkt pcapread.Packet
+	bad := 0
 	for {
 		err := rd.Next(&pkt)
 		if err == io.EOF {
 			break
 		}
 		if errors.Is(err, pcapread.ErrBadPacket) {
+			bad++
 			fmt.Fprintf(stderr, "collector: warning: %v (skipped)\n", err)
 			continue
 		}
@@ -142,8 +144,14 @@ func read(c *cli.Context, path string, stdout, stderr io.Writer) error {
 			return werr
 		}
 	}
+	// What the reassemblers still hold: datagrams and TCP messages that never completed.
+	dec.Flush(emit)
+	if werr != nil {
+		return werr
+	}
 	cw.Flush()
-	st := dec.Stats()
-	fmt.Fprintf(stderr, "%s: %d packets, %d DNS messages, %d not DNS, %d undecodable\n", path, st.Packets, st.DNSMessages, st.NonDNS+st.ShortDNS+st.UnsupportedLink, st.DecodeErrors)
+	cs := ingest.CaptureStats(dec.Stats(), bad)
+	fmt.Fprintf(stderr, "%s: %d packets, %d DNS messages, %d not DNS, %d undecodable, %d lost to reassembly\n",
+		path, cs["packets"], cs["dns_messages"], cs["non_dns"], cs["decode_errors"], cs["reassembly_drops"])
 	return cw.Error()
 }
