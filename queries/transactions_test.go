@@ -129,3 +129,67 @@ func TestViewsHaveAClusterForm(t *testing.T) {
 		}
 	}
 }
+
+// tcp turns a message built by msg into one over TCP from client port cport.
+func tcp(m dnsrow.Message, cport uint16) dnsrow.Message {
+	m.Transport = dnsrow.TransportTCP
+	if m.QR == 0 {
+		m.SrcPort = cport
+	} else {
+		m.DstPort = cport
+	}
+	return m
+}
+
+func TestTransactionsTCPAndSkew(t *testing.T) {
+	s := chtest.Fresh(t)
+	tc := func(m dnsrow.Message) dnsrow.Message { m.TC = 1; m.ANCount = 0; return m }
+	chtest.Insert(t, s, []dnsrow.Message{
+		// over TCP: matched on the connection's ports, transport tcp
+		tcp(msg("h", 0, 0, 1, 0, "tcp.example", 1, 0), 40001),
+		tcp(msg("h", 30e6, 1, 1, 0, "tcp.example", 1, 0), 40001),
+		// a UDP response does not answer a TCP query with the same id and ports
+		tcp(msg("h", 1*sec, 0, 2, 0, "mixed.example", 1, 0), 40002),
+		msg("h", 1*sec+1e6, 1, 2, 40002, "mixed.example", 1, 0),
+		// response stamped 0.3 ms before its query: within the default skew of 0.5 ms
+		msg("h", 2*sec+300e3, 0, 3, 1003, "skew.example", 1, 0),
+		msg("h", 2*sec, 1, 3, 1003, "skew.example", 1, 0),
+		// response 2 ms before: outside the default skew
+		msg("h", 3*sec+2e6, 0, 4, 1004, "skew2.example", 1, 0),
+		msg("h", 3*sec, 1, 4, 1004, "skew2.example", 1, 0),
+		// truncated UDP answer, then the client retries over TCP from another port: the UDP
+		// attempt is answered, marked truncated_response, linked to the TCP query
+		msg("h", 4*sec, 0, 5, 1005, "big.example", 16, 0),
+		tc(msg("h", 4*sec+10e6, 1, 5, 1005, "big.example", 16, 0)),
+		tcp(msg("h", 4*sec+12e6, 0, 6, 0, "BIG.example", 16, 0), 40005),
+		tcp(msg("h", 4*sec+40e6, 1, 6, 0, "big.example", 16, 0), 40005),
+		// truncated answer and no TCP retry (a TCP query for another type does not count)
+		msg("h", 5*sec, 0, 7, 1007, "big2.example", 16, 0),
+		tc(msg("h", 5*sec+10e6, 1, 7, 1007, "big2.example", 16, 0)),
+		tcp(msg("h", 5*sec+12e6, 0, 8, 0, "big2.example", 1, 0), 40007),
+		tcp(msg("h", 5*sec+20e6, 1, 8, 0, "big2.example", 1, 0), 40007),
+		// the capture goes on
+		msg("h", 60*sec, 0, 9, 1009, "end.example", 1, 0),
+	})
+	got := chtest.Query(t, s, `SELECT toUnixTimestamp64Nano(query_ts) - `+itoa(base)+`, transport, qname, qtype, outcome, rtt_ms,
+		truncated_response, toUnixTimestamp64Nano(tcp_retry_ts) - `+itoa(base)+`
+		FROM dns_transactions WHERE qname != 'end.example' ORDER BY query_ts`, nil)
+	want := "" +
+		"0\ttcp\ttcp.example\t1\tanswered\t30\t0\t\\N\n" +
+		"1000000000\ttcp\tmixed.example\t1\tunanswered\t\\N\t0\t\\N\n" +
+		"2000300000\tudp\tskew.example\t1\tanswered\t0\t0\t\\N\n" +
+		"3002000000\tudp\tskew2.example\t1\tunanswered\t\\N\t0\t\\N\n" +
+		"4000000000\tudp\tbig.example\t16\tanswered\t10\t1\t4012000000\n" +
+		"4012000000\ttcp\tBIG.example\t16\tanswered\t28\t0\t\\N\n" +
+		"5000000000\tudp\tbig2.example\t16\tanswered\t10\t1\t\\N\n" +
+		"5012000000\ttcp\tbig2.example\t1\tanswered\t8\t0\t\\N\n"
+	if got != want {
+		t.Errorf("dns_transactions:\ngot\n%s\nwant\n%s", got, want)
+	}
+
+	// A wider tolerance takes in the response 2 ms early.
+	chtest.Query(t, s, `INSERT INTO dnsloss_settings (name, value) VALUES ('match_skew_ms', 5)`, nil)
+	if got := chtest.Query(t, s, `SELECT outcome, rtt_ms FROM dns_transactions WHERE qname = 'skew2.example'`, nil); got != "answered\t0\n" {
+		t.Errorf("5 ms skew: got %q, want answered with rtt 0", got)
+	}
+}
