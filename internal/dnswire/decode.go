@@ -180,6 +180,8 @@ const (
 // and any number for a fragment that completes a datagram or a TCP segment (the messages it
 // completes, in either direction of its connection, and those it forces out of the reassemblers'
 // bounds). The Message passed to emit is reused: copy what you keep (dnsrow.Batch.Append does).
+// Make emit once and pass the same function to every call: the reassemblers' callbacks hold it
+// during the call, so a closure made anew for each call would cost an allocation per packet.
 func (d *Decoder) Decode(f *Frame, emit func(*dnsrow.Message)) {
 	d.stats.Packets++
 	b := f.Data
