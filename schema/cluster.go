@@ -16,11 +16,12 @@ type Cluster struct {
 }
 
 var (
-	createTable = regexp.MustCompile(`(?is)^CREATE TABLE IF NOT EXISTS (\w+)\s*\(`)
-	engineRe    = regexp.MustCompile(`(?is)\bENGINE\s*=\s*(\w*)MergeTree(\(([^)]*)\))?`)
-	alterTable  = regexp.MustCompile(`(?is)^ALTER TABLE (\w+)\s`)
-	createView  = regexp.MustCompile(`(?is)^CREATE (OR REPLACE )?VIEW (\w+) AS`)
-	clusterName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	createTable  = regexp.MustCompile(`(?is)^CREATE TABLE IF NOT EXISTS (\w+)\s*\(`)
+	engineRe     = regexp.MustCompile(`(?is)\bENGINE\s*=\s*(\w*)MergeTree(\(([^)]*)\))?`)
+	alterTable   = regexp.MustCompile(`(?is)^ALTER TABLE (\w+)\s`)
+	columnChange = regexp.MustCompile(`(?is)\b(ADD|DROP|MODIFY|RENAME|COMMENT)\s+COLUMN\b`)
+	createView   = regexp.MustCompile(`(?is)^CREATE (OR REPLACE )?VIEW (\w+) AS`)
+	clusterName  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // Rewrite returns the statements that replace stmt on the cluster.
@@ -52,7 +53,13 @@ func (c Cluster) Rewrite(stmt string) ([]string, error) {
 		return []string{local, dist}, nil
 	}
 	if m := alterTable.FindStringSubmatch(stmt); m != nil {
-		return []string{alterTable.ReplaceAllString(stmt, "ALTER TABLE "+m[1]+"_local"+on+" ")}, nil
+		local := alterTable.ReplaceAllString(stmt, "ALTER TABLE "+m[1]+"_local"+on+" ")
+		if !columnChange.MatchString(stmt) {
+			return []string{local}, nil // settings, TTL: the storage only
+		}
+		// A column change must reach the Distributed table too, or it would not see the column.
+		dist := alterTable.ReplaceAllString(stmt, "ALTER TABLE "+m[1]+on+" ")
+		return []string{local, dist}, nil
 	}
 	if m := createView.FindStringSubmatch(stmt); m != nil {
 		return []string{createView.ReplaceAllString(stmt, "CREATE "+m[1]+"VIEW "+m[2]+on+" AS")}, nil

@@ -21,7 +21,11 @@ func TestClusterRewrite(t *testing.T) {
 			"CREATE TABLE IF NOT EXISTS s_local ON CLUSTER dns (n String, v UInt8) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/s', '{replica}', v) ORDER BY n",
 			"CREATE TABLE IF NOT EXISTS s ON CLUSTER dns AS s_local ENGINE = Distributed(dns, currentDatabase(), s_local, rand())",
 		}},
-		{"alter", "ALTER TABLE t MODIFY SETTING x = 1", []string{"ALTER TABLE t_local ON CLUSTER dns MODIFY SETTING x = 1"}},
+		{"alter setting", "ALTER TABLE t MODIFY SETTING x = 1", []string{"ALTER TABLE t_local ON CLUSTER dns MODIFY SETTING x = 1"}},
+		{"alter column", "ALTER TABLE t ADD COLUMN IF NOT EXISTS c UInt8", []string{
+			"ALTER TABLE t_local ON CLUSTER dns ADD COLUMN IF NOT EXISTS c UInt8",
+			"ALTER TABLE t ON CLUSTER dns ADD COLUMN IF NOT EXISTS c UInt8",
+		}},
 		{"view", "CREATE OR REPLACE VIEW v AS SELECT 1", []string{"CREATE OR REPLACE VIEW v ON CLUSTER dns AS SELECT 1"}},
 	}
 	for _, tc := range tests {
