@@ -403,9 +403,20 @@ func (w *worker) run(ctx context.Context) error {
 	var frame dnswire.Frame
 	lastPub := time.Now()
 	var errCount int
-	for ctx.Err() == nil {
+	var drainUntil time.Time
+	for {
 		data, ci, err := w.h.read()
 		now := time.Now()
+		if ctx.Err() != nil {
+			// Stopping: read the ring to the end (until a read times out, which also means the
+			// kernel retired the last partly filled block), but on a busy link not for long.
+			if drainUntil.IsZero() {
+				drainUntil = now.Add(3 * pollTimeout)
+			}
+			if err != nil || now.After(drainUntil) {
+				break
+			}
+		}
 		if err != nil {
 			if err != errTimeout {
 				errCount++

@@ -101,6 +101,7 @@ type Sink struct {
 
 	abort    context.Context // cancelled when Close gives up waiting
 	abortFn  context.CancelFunc
+	wake     chan struct{} // closed by Close: cut the backoff short once
 	finished chan struct{}
 }
 
@@ -145,6 +146,7 @@ func New(cfg Config) (*Sink, error) {
 		prefix:   cfg.TokenPrefix + "-" + hex.EncodeToString(id[:]),
 		queue:    old,
 		dropped:  map[string]uint64{},
+		wake:     make(chan struct{}),
 		finished: make(chan struct{}),
 	}
 	s.stats.RowsSent = map[string]uint64{}
@@ -290,6 +292,7 @@ func (s *Sink) Close(ctx context.Context) error {
 	s.closing = true
 	s.cond.Broadcast()
 	s.mu.Unlock()
+	close(s.wake)
 	select {
 	case <-s.finished:
 	case <-ctx.Done():
@@ -344,6 +347,7 @@ func (s *Sink) head() *Block {
 func (s *Sink) run() {
 	defer close(s.finished)
 	backoff := s.cfg.MinBackoff
+	wake := s.wake
 	for {
 		b := s.head()
 		if b == nil {
@@ -376,10 +380,14 @@ func (s *Sink) run() {
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
+			backoff = min(2*backoff, s.cfg.MaxBackoff)
+		case <-wake:
+			// Shutting down: try again now, then back off from the start.
+			t.Stop()
+			wake, backoff = nil, s.cfg.MinBackoff
 		case <-s.abort.Done():
 			t.Stop()
 		}
-		backoff = min(2*backoff, s.cfg.MaxBackoff)
 	}
 }
 
