@@ -1,9 +1,11 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,6 +20,7 @@ import (
 	"github.com/dnsloss/dnsloss/internal/dnsrow"
 	"github.com/dnsloss/dnsloss/internal/dnswire"
 	"github.com/dnsloss/dnsloss/internal/pcapread"
+	"github.com/dnsloss/dnsloss/internal/sink"
 )
 
 const labHost = "labclient"
@@ -115,12 +118,20 @@ func atoi(t *testing.T, s string) int64 {
 }
 
 // TestLiveCaptureEndToEnd: collector capture on the client's veth ships rows to analyzer serve
-// over HTTP while real glibc lookups run, one name's queries dropped by nftables; serve is stopped
-// and started again in the middle. The stored rows must equal what tcpdump captured on the same
-// interface: none lost, none stored twice.
+// over HTTP while real glibc lookups run, one name's queries dropped by nftables. With the
+// afpacket source, serve is stopped and started again in the middle. The stored rows must equal
+// what tcpdump captured on the same interface: none lost, none stored twice.
 func TestLiveCaptureEndToEnd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping the live-capture lab: it needs root (network namespaces, AF_PACKET sockets); CI runs it as root")
+	}
+	analyzer, collector := build(t, t.TempDir())
+	t.Run("afpacket with serve restarted", func(t *testing.T) { liveCapture(t, analyzer, collector, "afpacket", true) })
+	t.Run("pcap", func(t *testing.T) { liveCapture(t, analyzer, collector, "pcap", false) })
+}
+
+func liveCapture(t *testing.T, analyzer, collector, source string, outage bool) {
 	l := newLab(t)
-	analyzer, collector := build(t, l.dir)
 	const dropped = "www.example.com"
 	l.dropQueries(dropped)
 
@@ -140,7 +151,7 @@ func TestLiveCaptureEndToEnd(t *testing.T) {
 	l.waitOutput(tcpdump, `listening on`, 15*time.Second)
 
 	spool := filepath.Join(l.dir, "spool")
-	coll := l.start("collector capture", "ip", in(l.nsC, collector, "capture", "-i", l.ifC, "--host", labHost,
+	coll := l.start("collector capture", "ip", in(l.nsC, collector, "capture", "-i", l.ifC, "--host", labHost, "--source", source,
 		"--clickhouse", "http://"+addr, "--workers", "2", "--ring-mb", "8", "--batch-age", "300ms",
 		"--stats-interval", "2s", "--spool-dir", spool, "--flush-timeout", "30s", "--metrics-listen", "127.0.0.1:0")...)
 	l.waitOutput(coll, `msg=capturing`, 15*time.Second)
@@ -172,27 +183,30 @@ func TestLiveCaptureEndToEnd(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	// Phase 2: analyzer serve stops; the collector spools.
-	l.stop(serve, syscall.SIGTERM, 60*time.Second)
-	runLookups("during the outage", []lookup{{"db", true}, {"alias.example.com", true}, {"api.example.com", true}})
-	l.waitOutput(coll, `cannot insert into ClickHouse; spooling`, 30*time.Second)
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		m, _ := filepath.Glob(filepath.Join(spool, "*.block"))
-		if len(m) > 0 {
-			break
+	if outage {
+		// Phase 2: analyzer serve stops; the collector spools.
+		l.stop(serve, syscall.SIGTERM, 60*time.Second)
+		runLookups("during the outage", []lookup{{"db", true}, {"alias.example.com", true}, {"api.example.com", true}})
+		l.waitOutput(coll, `cannot insert into ClickHouse; spooling`, 30*time.Second)
+		deadline = time.Now().Add(20 * time.Second)
+		for {
+			m, _ := filepath.Glob(filepath.Join(spool, "*.block"))
+			if len(m) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("nothing was spooled while analyzer serve was down; collector said:\n%s", coll.output())
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing was spooled while analyzer serve was down; collector said:\n%s", coll.output())
-		}
-		time.Sleep(20 * time.Millisecond)
+		// Phase 3: analyzer serve is back on the same address; the spool drains.
+		serve = l.start("analyzer serve (again)", "ip", serveArgs(addr)...)
+		l.waitOutput(serve, `listening on http://`, 60*time.Second)
 	}
-
-	// Phase 3: analyzer serve is back on the same address; the spool drains.
-	serve = l.start("analyzer serve (again)", "ip", serveArgs(addr)...)
-	l.waitOutput(serve, `listening on http://`, 60*time.Second)
-	runLookups("after the outage", []lookup{{dropped, false}, {"api.example.com", true}, {"mail.example.com", true}})
-	l.waitOutput(coll, `ClickHouse is reachable again`, 60*time.Second)
+	runLookups("later", []lookup{{dropped, false}, {"api.example.com", true}, {"mail.example.com", true}})
+	if outage {
+		l.waitOutput(coll, `ClickHouse is reachable again`, 60*time.Second)
+	}
 
 	metrics, err := httpClient(l.nsC).Get(metricsURL)
 	if err != nil {
@@ -200,7 +214,7 @@ func TestLiveCaptureEndToEnd(t *testing.T) {
 	}
 	mb, _ := io.ReadAll(metrics.Body)
 	metrics.Body.Close()
-	for _, want := range []string{"dnsloss_collector_packets_total{iface=\"" + l.ifC + "\"", "dnsloss_sink_errors_total ", "dnsloss_spool_bytes "} {
+	for _, want := range []string{"dnsloss_collector_packets_total{iface=\"" + l.ifC + "\",source=\"" + source + ":" + l.ifC + "\"}", "dnsloss_sink_errors_total ", "dnsloss_spool_bytes "} {
 		if !strings.Contains(string(mb), want) {
 			t.Errorf("metrics lack %q:\n%s", want, mb)
 		}
@@ -304,8 +318,41 @@ func TestLiveCaptureEndToEnd(t *testing.T) {
 	if strings.TrimSpace(gaps) != "0" {
 		t.Errorf("capture_stats intervals with a gap or overlap: %s", gaps)
 	}
+	if outage {
+		checkDedupToken(t, l, addr)
+	}
 	if t.Failed() {
 		t.Logf("collector output:\n%s", coll.output())
 	}
 	os.Remove(pcapPath)
+}
+
+// checkDedupToken inserts one block three times through the sink's clickhouse-go inserter, twice
+// with the same deduplication token (a retry after a lost answer) and once with another: the
+// store must keep it twice.
+func checkDedupToken(t *testing.T, l *lab, addr string) {
+	dial := nsDialer(l.nsC)
+	ch, err := sink.OpenClickHouse(sink.ServerConfig{URL: "http://" + addr, DialContext: func(ctx context.Context, a string) (net.Conn, error) {
+		return dial(ctx, "tcp", a)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	b := dnsrow.NewBatch()
+	for i := range 3 {
+		b.Append(&dnsrow.Message{Host: []byte("dedup-check"), TS: int64(1767225600+i) * 1e9, ID: uint16(i), QName: []byte("x.example")})
+	}
+	data, err := b.EncodeNative(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{"dedup-check-1", "dedup-check-1", "dedup-check-2"} {
+		if err := ch.Insert(context.Background(), &sink.Block{Table: dnsrow.Table, Rows: 3, Native: data, Token: tok}); err != nil {
+			t.Fatalf("insert with token %s: %v", tok, err)
+		}
+	}
+	if got := strings.TrimSpace(l.query(addr, "SELECT count() FROM dns_messages WHERE host = 'dedup-check'")); got != "6" {
+		t.Errorf("rows after inserting a block with token 1, again with token 1, then with token 2: got %s, want 6", got)
+	}
 }

@@ -269,7 +269,12 @@ func (l *lab) stop(p *proc, sig syscall.Signal, within time.Duration) {
 // httpClient returns a client whose connections are made inside network namespace ns (the
 // socket is created on a thread that joined ns; the thread is thrown away afterwards).
 func httpClient(ns string) *http.Client {
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: nsDialer(ns), DisableKeepAlives: true}}
+}
+
+// nsDialer dials inside network namespace ns.
+func nsDialer(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		type result struct {
 			c   net.Conn
 			err error
@@ -293,7 +298,6 @@ func httpClient(ns string) *http.Client {
 		r := <-ch
 		return r.c, r.err
 	}
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
 }
 
 // query runs sql on the ClickHouse HTTP interface at addr (in the client namespace) and returns
