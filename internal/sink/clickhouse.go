@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -208,8 +209,20 @@ type Column struct {
 	Values any
 }
 
-// DecodeNative decodes one Native block (revision 0) into Go slices, one per column.
+// DecodeNative decodes one Native block (revision 0) into Go slices, one per column. It is for
+// blocks this program encoded (in memory, or read back from a checksummed spool file): ch-go's
+// decoder trusts the lengths in the block, so damaged bytes can make it allocate without bound.
 func DecodeNative(data []byte) ([]Column, error) {
+	// Every column of every row takes at least one byte: a header that claims more rows or
+	// columns than there are bytes is damaged (and would make the decoder allocate for them).
+	cols, n := binary.Uvarint(data)
+	if n <= 0 || cols > uint64(len(data)) {
+		return nil, &decodeError{errors.New("bad Native block: damaged column count")}
+	}
+	rows, m := binary.Uvarint(data[n:])
+	if m <= 0 || rows > uint64(len(data)) {
+		return nil, &decodeError{errors.New("bad Native block: damaged row count")}
+	}
 	var res proto.Results
 	var blk proto.Block
 	r := proto.NewReader(bytes.NewReader(data))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -28,6 +29,7 @@ type spoolHeader struct {
 	Iface string `json:"iface"`
 	Seq   uint64 `json:"seq"`
 	Token string `json:"token"`
+	CRC   uint32 `json:"crc32c"` // of the Native bytes: a damaged file is set aside, never decoded
 }
 
 type spool struct {
@@ -84,8 +86,10 @@ func spoolSize(b *Block) int64 {
 	return int64(len(spoolMagic) + len(h) + 1 + len(b.Native))
 }
 
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 func header(b *Block) spoolHeader {
-	return spoolHeader{Table: b.Table, Rows: b.Rows, Iface: b.Iface, Seq: b.Seq, Token: b.Token}
+	return spoolHeader{Table: b.Table, Rows: b.Rows, Iface: b.Iface, Seq: b.Seq, Token: b.Token, CRC: crc32.Checksum(b.Native, castagnoli)}
 }
 
 func (sp *spool) write(b *Block) error {
@@ -181,16 +185,28 @@ func (sp *spool) load(b *Block) error {
 	if err != nil {
 		return err
 	}
-	r := bufio.NewReader(bytes.NewReader(data))
-	h, n, err := readHeader(r)
+	h, native, err := parseSpoolFile(data)
 	if err != nil {
 		return err
 	}
 	if h.Token != b.Token || h.Seq != b.Seq {
 		return errors.New("spool file changed under us")
 	}
-	b.Native = data[n:]
+	b.Native = native
 	return nil
+}
+
+// parseSpoolFile checks a whole spool file and returns its header and Native bytes.
+func parseSpoolFile(data []byte) (spoolHeader, []byte, error) {
+	h, n, err := readHeader(bufio.NewReader(bytes.NewReader(data)))
+	if err != nil {
+		return h, nil, err
+	}
+	native := data[n:]
+	if crc32.Checksum(native, castagnoli) != h.CRC {
+		return h, nil, errors.New("checksum mismatch: the file is damaged")
+	}
+	return h, native, nil
 }
 
 func (sp *spool) rejectedDir() string { return filepath.Join(sp.dir, "rejected") }
