@@ -200,7 +200,7 @@ func (c *Capture) open(name string, fanoutID uint16) (*iface, error) {
 		numBlocks := max(2, perWorker/blockSize)
 		for i := 0; i < c.cfg.Workers; i++ {
 			h, err := openAfpacket(afpacketOptions{iface: dev, blockSize: blockSize, numBlocks: numBlocks, filter: filter,
-				fanout: c.cfg.Workers > 1, fanoutID: fanoutID, blockTimeo: 50 * time.Millisecond})
+				fanout: c.cfg.Workers > 1, fanoutID: fanoutID, blockTimeo: blockTimeout})
 			if err != nil {
 				for _, w := range ifc.workers {
 					w.h.close()
@@ -404,16 +404,19 @@ func (w *worker) run(ctx context.Context) error {
 	lastPub := time.Now()
 	var errCount int
 	var drainUntil time.Time
+	var stopSeen time.Time
 	for {
+		readStart := time.Now()
 		data, ci, err := w.h.read()
 		now := time.Now()
 		if ctx.Err() != nil {
-			// Stopping: read the ring to the end (until a read times out, which also means the
-			// kernel retired the last partly filled block), but on a busy link not for long.
-			if drainUntil.IsZero() {
-				drainUntil = now.Add(3 * pollTimeout)
+			// Stopping: read the ring to the end, that is until a read that began well after the
+			// stop (so that the kernel has retired the last, partly filled block) finds nothing;
+			// but on a busy link not for long.
+			if stopSeen.IsZero() {
+				stopSeen, drainUntil = now, now.Add(time.Second)
 			}
-			if err != nil || now.After(drainUntil) {
+			if (err != nil && readStart.After(stopSeen.Add(2*blockTimeout))) || now.After(drainUntil) {
 				break
 			}
 		}

@@ -32,7 +32,10 @@ type handle interface {
 	close()
 }
 
-const pollTimeout = 100 * time.Millisecond
+const (
+	pollTimeout  = 100 * time.Millisecond
+	blockTimeout = 50 * time.Millisecond // TPACKET_V3: a partly filled block is handed over after this
+)
 
 // DefaultFilter is the BPF filter for DNS on ports: UDP and TCP on those ports, and every IP
 // fragment after the first (they carry no ports; the first one matches on its UDP header).
