@@ -193,3 +193,26 @@ func TestTransactionsTCPAndSkew(t *testing.T) {
 		t.Errorf("5 ms skew: got %q, want answered with rtt 0", got)
 	}
 }
+
+// An attempt made while the capture dropped packets is flagged and left out of the ratio.
+func TestLossByHostExcludesCaptureLoss(t *testing.T) {
+	s := chtest.Fresh(t)
+	chtest.Insert(t, s, []dnsrow.Message{
+		msg("h", 1*sec, 0, 1, 1000, "a.example", 1, 0),  // in the lossy interval [0 s, 10 s): unanswered
+		msg("h", 11*sec, 0, 2, 1001, "b.example", 1, 0), // clean interval: unanswered
+		msg("h", 12*sec, 0, 3, 1002, "c.example", 1, 0), // clean: answered
+		msg("h", 12*sec+1e6, 1, 3, 1002, "c.example", 1, 0),
+		msg("h", 13*sec, 0, 4, 1003, "d.example", 1, 0), // clean: answered
+		msg("h", 13*sec+1e6, 1, 4, 1003, "d.example", 1, 0),
+		msg("h", 60*sec, 0, 5, 1004, "z.example", 1, 0), // unknown (end of capture)
+	})
+	chtest.Query(t, s, `INSERT INTO capture_stats (host, source, iface, start_ts, end_ts, packets, kernel_drops, tool_drops)
+		SELECT 'h', 'afpacket:eth0', 'eth0', fromUnixTimestamp64Nano(toInt64(`+itoa(base)+` + n * 10e9), 'UTC'),
+		fromUnixTimestamp64Nano(toInt64(`+itoa(base)+` + (n + 1) * 10e9), 'UTC'), 100, if(n = 0, 7, 0), 0
+		FROM (SELECT arrayJoin([0, 1, 2, 3, 4, 5, 6]) AS n)`, nil)
+	got := chtest.Query(t, s, `SELECT attempts, answered, unanswered, unknown, unanswered_ratio, capture_lossy FROM loss_by_host`, nil)
+	// 5 attempts: 2 answered, 2 unanswered, 1 unknown; 1 lossy. Ratio: 1 unanswered / 3 judged.
+	if want := "5\t2\t2\t1\t0.3333\t1\n"; got != want {
+		t.Errorf("loss_by_host: got %q, want %q", got, want)
+	}
+}

@@ -64,7 +64,7 @@ The store is the embedded ClickHouse engine in --db (default ./dnsloss-data).
 Views for your own SQL: dns_transactions (one row per query attempt), loss_by_host.`,
 		Writer:    stdout,
 		ErrWriter: stderr,
-		Flags:     []cli.Flag{dbFlag},
+		Flags:     append([]cli.Flag{dbFlag}, remoteFlags()...),
 		Commands: []*cli.Command{
 			{
 				Name:      "analyze",
@@ -190,6 +190,7 @@ as {name:Type} in the query, e.g.
 					},
 				},
 			},
+			serveCommand(stderr),
 		},
 	}
 }
@@ -197,7 +198,7 @@ as {name:Type} in the query, e.g.
 // withStore opens the store named by the flags, brings its schema and views up to date, runs fn
 // and closes the store.
 func withStore(c *cli.Context, fn func(context.Context, chstore.Store) error) error {
-	s, err := openEmbedded(c.String("db"))
+	s, err := openStore(c)
 	if err != nil {
 		return err
 	}

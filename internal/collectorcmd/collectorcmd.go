@@ -45,10 +45,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Usage: "decode DNS traffic into dns_messages rows",
 		Description: `collector captures DNS traffic and turns every DNS message into one row.
 
-  collector read capture.pcap        print the rows of a capture file (no store needed)`,
+  collector read capture.pcap        print the rows of a capture file (no store needed)
+  collector capture -i eth0 --clickhouse clickhouse://host:9000/db   live capture into ClickHouse`,
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Commands: []*cli.Command{
+			captureCommand(stderr),
 			{
 				Name:      "read",
 				Usage:     "decode a capture file and print one line per DNS message",
