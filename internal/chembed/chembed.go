@@ -226,8 +226,16 @@ func (s *Store) InsertNative(ctx context.Context, table, columns string, write f
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// The tables deduplicate retried inserts (non_replicated_deduplication_window), which would
+	// also drop rows inserted again on purpose; a token used once keeps every insert. chDB
+	// ignores insert_deduplicate = 0.
+	token, err := chstore.NewToken()
+	if err != nil {
+		return err
+	}
 	sqlFor := func(path string) string {
-		return "INSERT INTO " + chstore.QuoteIdent(table) + " " + columns + " FROM INFILE " + chstore.QuoteString(path) + " FORMAT Native"
+		return "INSERT INTO " + chstore.QuoteIdent(table) + " " + columns + " FROM INFILE " + chstore.QuoteString(path) +
+			" SETTINGS insert_deduplication_token = " + chstore.QuoteString(token) + " FORMAT Native"
 	}
 	run := func(sql string) error {
 		_, err := s.run(sql, nil, "TSV")

@@ -271,6 +271,13 @@ func (s *Store) InsertNative(ctx context.Context, table, columns string, write f
 	go func() { pw.CloseWithError(write(pw)) }()
 	defer pr.Close()
 	insert := "INSERT INTO " + chstore.QuoteIdent(table) + " " + columns
+	// A token used once: the tables deduplicate retried inserts, and would also drop rows that
+	// are inserted again on purpose (ingest --replace).
+	token, err := chstore.NewToken()
+	if err != nil {
+		return err
+	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": token}))
 	if s.http {
 		if err := s.conn.InsertFormat(ctx, "Native", insert, pr); err != nil {
 			return fmt.Errorf("cannot insert into %s on %s: %w", table, s.Describe(), err)
