@@ -5,8 +5,6 @@ package chstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"regexp"
@@ -83,15 +81,6 @@ func QuoteString(s string) string {
 // field in the TabSeparated "escaped" format (backslash, tab, newline, NUL escaped).
 func EscapeParam(v string) string {
 	return strings.NewReplacer("\\", "\\\\", "\t", "\\t", "\n", "\\n", "\r", "\\r", "\x00", "\\0").Replace(v)
-}
-
-// NewToken returns a random insert_deduplication_token.
-func NewToken() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("cannot make an insert token: %w", err)
-	}
-	return hex.EncodeToString(b[:]), nil
 }
 
 // QuoteIdent returns name as a ClickHouse identifier in backquotes.
