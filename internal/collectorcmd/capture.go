@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,7 +85,6 @@ func captureCommand(stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "host", Usage: "capture point name stored in every row (default: the host name)"},
 			&cli.StringFlag{Name: "clickhouse", EnvVars: []string{"DNSLOSS_CLICKHOUSE"}, Usage: "ClickHouse URL: clickhouse://host:9000/db or http://host:8123/db"},
 			&cli.StringFlag{Name: "user", EnvVars: []string{"DNSLOSS_CLICKHOUSE_USER"}, Usage: "ClickHouse user (default: from the URL, else default)"},
-			&cli.StringFlag{Name: "password", EnvVars: []string{"DNSLOSS_CLICKHOUSE_PASSWORD"}, Usage: "ClickHouse password (prefer the environment or --password-file: flags show in ps)"},
 			&cli.StringFlag{Name: "password-file", Usage: "file holding the ClickHouse password (first line)"},
 			&cli.StringFlag{Name: "tls-ca", Usage: "PEM file of CA certificates for the server (implies TLS)"},
 			&cli.StringFlag{Name: "tls-cert", Usage: "PEM client certificate (with --tls-key)"},
@@ -107,10 +107,17 @@ func captureCommand(stderr io.Writer) *cli.Command {
 // serverConfig reads the sink flags; the password never leaves this function except into the
 // returned config.
 func serverConfig(c *cli.Context) (sink.ServerConfig, error) {
-	cfg := sink.ServerConfig{URL: c.String("clickhouse"), User: c.String("user"), Password: c.String("password"),
+	// The password comes from the environment or a file, never from the command line (where
+	// ps shows it): no --password flag, and none in the URL.
+	cfg := sink.ServerConfig{URL: c.String("clickhouse"), User: c.String("user"), Password: os.Getenv("DNSLOSS_CLICKHOUSE_PASSWORD"),
 		Compression: c.String("compression")}
 	if cfg.URL == "" {
 		return cfg, cli.Exit("--clickhouse is required (e.g. clickhouse://host:9000/dnsloss or http://host:8123)", 2)
+	}
+	if u, err := url.Parse(cfg.URL); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return cfg, cli.Exit("--clickhouse: put no password in the URL (it would show in ps); use $DNSLOSS_CLICKHOUSE_PASSWORD or --password-file", 2)
+		}
 	}
 	if f := c.String("password-file"); f != "" {
 		b, err := os.ReadFile(f)

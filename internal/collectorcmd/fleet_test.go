@@ -49,6 +49,12 @@ func TestCollectorDoesNotNeedLibchdb(t *testing.T) {
 			t.Errorf("capture --help does not mention %s", want)
 		}
 	}
+	// A password on the command line is refused, and not echoed.
+	run = exec.Command(bin, "capture", "-i", "lo", "--clickhouse", "http://u:s3cr3t@127.0.0.1:1/db")
+	out, err = run.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no password in the URL") || strings.Contains(string(out), "s3cr3t") {
+		t.Errorf("a password in --clickhouse: got %v\n%s\nwant a refusal that does not repeat it", err, out)
+	}
 	if ldd, err := exec.Command("ldd", bin).CombinedOutput(); err == nil && strings.Contains(string(ldd), "chdb") {
 		t.Errorf("the collector binary needs libchdb:\n%s", ldd)
 	}
