@@ -34,7 +34,7 @@
     var n = series.length;
     series.forEach(function (s, k) {
       opts.series.push({
-        label: s.label, fill: s.color + "cc", stroke: s.color, width: 1,
+        label: s.label, fill: s.color + "cc", stroke: s.color, width: 1, points: { show: false },
         // one series: centred on its category; two: side by side (left, right).
         paths: uPlot.paths.bars({ size: [n === 1 ? 0.7 : 0.35, 80], align: n === 1 ? 0 : (k === 0 ? -1 : 1) })
       });
