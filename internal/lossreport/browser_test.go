@@ -229,7 +229,9 @@ func TestHTMLInChromium(t *testing.T) {
 			}
 		}
 		for _, e := range cdp.eventsNamed("Log.entryAdded") {
-			var p struct{ Entry struct{ Level, Text, URL string } }
+			var p struct {
+				Entry struct{ Level, Text, URL string }
+			}
 			json.Unmarshal(e.Params, &p)
 			if p.Entry.Level == "error" || p.Entry.Level == "warning" {
 				t.Errorf("log %s: %s %s", p.Entry.Level, p.Entry.Text, p.Entry.URL)
@@ -351,4 +353,3 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(l, "\n")
 }
-
