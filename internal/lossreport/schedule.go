@@ -97,43 +97,46 @@ func floorTime(t time.Time, every time.Duration) time.Time {
 	return time.Unix(0, floorDiv(ns, e)*e).UTC()
 }
 
-// pending returns the closed periods that the scheduler has not recorded yet, oldest first:
-// from the end of the last recorded period of this length (or the first attempt in the store,
-// or opt.Since) to the last period that ended at least opt.Delay ago.
+// pending returns the closed periods that the scheduler has not recorded yet and that hold query
+// attempts, oldest first: from the end of the last recorded period of this length (or the first
+// query in the store, or opt.Since) to the last period that ended at least opt.Delay ago.
 func pending(ctx context.Context, s chstore.Store, opt *ScheduleOptions) ([]time.Time, error) {
-	every := strconv.FormatInt(int64(opt.Every/time.Millisecond), 10)
-	out, err := s.Query(ctx, `SELECT toUnixTimestamp64Nano(max(period_end)), count() FROM loss_reports
+	every := strconv.FormatInt(opt.Every.Milliseconds(), 10)
+	out, err := s.Query(ctx, `SELECT count(), toUnixTimestamp64Milli(max(period_end)) FROM loss_reports
 WHERE toUnixTimestamp64Milli(period_end) - toUnixTimestamp64Milli(period_start) = {every:Int64}`,
 		chstore.Params{"every": every}, "TSV")
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the recorded report periods from loss_reports: %w", err)
 	}
-	f := strings.Fields(string(out))
-	var start time.Time
-	if len(f) == 2 && f[1] != "0" {
-		ns, _ := strconv.ParseInt(f[0], 10, 64)
-		start = time.Unix(0, ns).UTC()
-	} else {
-		out, err := s.Query(ctx, `SELECT count(), toUnixTimestamp64Nano(min(ts)) FROM dns_messages WHERE qr = 0`, nil, "TSV")
-		if err != nil {
-			return nil, fmt.Errorf("cannot find the first query in the store: %w", err)
-		}
-		f := strings.Fields(string(out))
-		if len(f) != 2 || f[0] == "0" {
-			return nil, nil
-		}
-		ns, _ := strconv.ParseInt(f[1], 10, 64)
-		start = floorTime(time.Unix(0, ns), opt.Every)
+	var from time.Time
+	if f := strings.Fields(string(out)); len(f) == 2 && f[0] != "0" {
+		ms, _ := strconv.ParseInt(f[1], 10, 64)
+		from = time.UnixMilli(ms).UTC()
 	}
 	if !opt.Since.IsZero() {
-		if s := floorTime(opt.Since.Add(opt.Every-1), opt.Every); s.After(start) {
-			start = s
+		if s := floorTime(opt.Since.Add(opt.Every-1), opt.Every); s.After(from) {
+			from = s
 		}
 	}
-	closed := opt.now().Add(-opt.Delay)
+	closed := floorTime(opt.now().Add(-opt.Delay), opt.Every)
+	if !from.Before(closed) {
+		return nil, nil
+	}
+	// The periods in [from, closed) that hold at least one query.
+	out, err = s.Query(ctx, `SELECT DISTINCT intDiv(toUnixTimestamp64Milli(ts), {every:Int64}) * {every:Int64} AS p
+FROM dns_messages
+WHERE qr = 0 AND ts >= {from:DateTime64(9, 'UTC')} AND ts < {closed:DateTime64(9, 'UTC')}
+ORDER BY p`, chstore.Params{"every": every, "from": from.UTC().Format(tsLayout), "closed": closed.UTC().Format(tsLayout)}, "TSV")
+	if err != nil {
+		return nil, fmt.Errorf("cannot list the periods that hold queries: %w", err)
+	}
 	var periods []time.Time
-	for p := start; !p.Add(opt.Every).After(closed); p = p.Add(opt.Every) {
-		periods = append(periods, p)
+	for _, f := range strings.Fields(string(out)) {
+		ms, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read a period start %q: %w", f, err)
+		}
+		periods = append(periods, time.UnixMilli(ms).UTC())
 	}
 	return periods, nil
 }
