@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dnsloss/dnsloss/internal/chstore"
@@ -22,11 +23,133 @@ type unansweredRow struct {
 	Answered   int64  `json:"answered"`
 }
 
-// addLookups fills the worst lookups and the advice. Without the lookups layer it lists the names
-// whose attempts went unanswered most often.
+// hasLookups says whether the store has the lookups layer (view dns_lookups).
+func hasLookups(ctx context.Context, s chstore.Store) (bool, error) {
+	out, err := s.Query(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'dns_lookups'", nil, "TSV")
+	if err != nil {
+		return false, fmt.Errorf("cannot look for the lookups layer: %w", err)
+	}
+	return strings.TrimSpace(string(out)) != "0", nil
+}
+
+type lookupCounts struct {
+	Level          string  `json:"level"`
+	Host           string  `json:"host"`
+	Server         string  `json:"server_ip"`
+	Lookups        int64   `json:"lookups"`
+	FailedLookups  int64   `json:"failed_lookups"`
+	MaskedTimeouts int64   `json:"masked_timeouts"`
+	Retries        int64   `json:"retries"`
+	TimeLostMs     float64 `json:"time_lost_ms"`
+}
+
+func (l *lookupCounts) setOn(c *Counts) {
+	c.Lookups, c.FailedLookups, c.MaskedTimeouts, c.Retries = &l.Lookups, &l.FailedLookups, &l.MaskedTimeouts, &l.Retries
+	c.TimeLostMs = &l.TimeLostMs
+}
+
+func zeroLookups(c *Counts) {
+	var z lookupCounts
+	z.setOn(c)
+}
+
+// lookupCountsOf returns the lookup counts by level, host and server.
+func lookupCountsOf(ctx context.Context, s chstore.Store, params chstore.Params) (map[[3]string]*lookupCounts, error) {
+	rows, err := queryRows[lookupCounts](ctx, s, "loss_report_lookups", params)
+	if err != nil {
+		return nil, err
+	}
+	out := map[[3]string]*lookupCounts{}
+	for i := range rows {
+		out[[3]string{rows[i].Level, rows[i].Host, rows[i].Server}] = &rows[i]
+	}
+	return out, nil
+}
+
+type worstLookupRow struct {
+	Host          string   `json:"host"`
+	Client        string   `json:"client_ip"`
+	Name          string   `json:"name"`
+	QTypes        []string `json:"qtypes"`
+	StartNs       int64    `json:"start_ns"`
+	DurationMs    float64  `json:"duration_ms"`
+	Attempts      int64    `json:"attempts"`
+	Retries       int64    `json:"retries"`
+	Outcome       string   `json:"outcome"`
+	MaskedTimeout uint8    `json:"masked_timeout"`
+	TimeLostMs    float64  `json:"time_lost_ms"`
+	NamesTried    []string `json:"names_tried"`
+	NameResults   []string `json:"name_results"`
+	Servers       []string `json:"servers"`
+}
+
+// addLookups fills the lookup counts and the worst lookups from the lookups layer where the store
+// has it; without it, the worst lookups are the names whose attempts went unanswered most often.
 func (r *Report) addLookups(ctx context.Context, s chstore.Store, params chstore.Params, limit int) error {
+	ok, err := hasLookups(ctx, s)
+	if err != nil {
+		return err
+	}
+	r.LookupsAvailable = ok
 	params["limit"] = strconv.Itoa(limit)
 	defer delete(params, "limit")
+	if !ok {
+		return r.addUnanswered(ctx, s, params)
+	}
+	counts, err := lookupCountsOf(ctx, s, params)
+	if err != nil {
+		return err
+	}
+	if r.Total.Attempts > 0 {
+		zeroLookups(&r.Total)
+		if c := counts[[3]string{"total", "", ""}]; c != nil {
+			c.setOn(&r.Total)
+		}
+	}
+	for i := range r.Hosts {
+		zeroLookups(&r.Hosts[i].Counts)
+		if c := counts[[3]string{"host", r.Hosts[i].Host, ""}]; c != nil {
+			c.setOn(&r.Hosts[i].Counts)
+		}
+	}
+	for i := range r.Rows {
+		zeroLookups(&r.Rows[i].Counts)
+		if c := counts[[3]string{"server", r.Rows[i].Host, r.Rows[i].Server}]; c != nil {
+			c.setOn(&r.Rows[i].Counts)
+		}
+	}
+	rows, err := queryRows[worstLookupRow](ctx, s, "loss_report_worst_lookups", params)
+	if err != nil {
+		return err
+	}
+	for _, w := range rows {
+		l := Lookup{
+			Host: w.Host, Client: w.Client, Server: strings.Join(w.Servers, ","), Name: w.Name, QType: strings.Join(w.QTypes, ","),
+			Start: time.Unix(0, w.StartNs).UTC(), DurationMs: w.DurationMs, Attempts: w.Attempts, Outcome: w.Outcome,
+		}
+		if w.MaskedTimeout == 1 {
+			l.Outcome = "masked_timeout"
+		}
+		var tried []string
+		for i, n := range w.NamesTried {
+			res := ""
+			if i < len(w.NameResults) {
+				res = w.NameResults[i]
+			}
+			tried = append(tried, n+" ("+res+")")
+		}
+		l.Line = fmt.Sprintf("%s %s %s: %s %s %s after %s s, %d attempts, %d retries, %s ms lost; tried %s via %s",
+			fmtTime(l.Start), l.Host, l.Client, l.Name, l.QType, strings.ReplaceAll(l.Outcome, "_", " "),
+			FormatFloat(roundMs(w.DurationMs/1000)), w.Attempts, w.Retries, FormatFloat(w.TimeLostMs),
+			strings.Join(tried, ", "), orNone(w.Servers))
+		r.WorstLookups = append(r.WorstLookups, l)
+	}
+	r.Notes = append(r.Notes, "resolver-option advice is not in this report yet: it comes with the lookups package (internal/lookups)")
+	return nil
+}
+
+// addUnanswered lists the names whose attempts went unanswered most often (no lookups layer).
+func (r *Report) addUnanswered(ctx context.Context, s chstore.Store, params chstore.Params) error {
 	rows, err := queryRows[unansweredRow](ctx, s, "loss_report_unanswered", params)
 	if err != nil {
 		return err
@@ -51,6 +174,19 @@ func (r *Report) addLookups(ctx context.Context, s chstore.Store, params chstore
 
 // addPreviousLookups adds the lookup counts of the previous period to r.prevHosts.
 func (r *Report) addPreviousLookups(ctx context.Context, s chstore.Store, params chstore.Params) error {
+	if !r.LookupsAvailable {
+		return nil
+	}
+	counts, err := lookupCountsOf(ctx, s, params)
+	if err != nil {
+		return err
+	}
+	for host, prev := range r.prevHosts {
+		zeroLookups(prev)
+		if c := counts[[3]string{"host", host, ""}]; c != nil {
+			c.setOn(prev)
+		}
+	}
 	return nil
 }
 
