@@ -84,7 +84,7 @@
       width: width(el), height: 260,
       scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(1, max * 1.1)]; } } },
       axes: [
-        { label: "time (UTC)", labelSize: 18, size: 40, values: function (u, splits) {
+        { label: "time (UTC)", labelSize: 18, size: 40, space: 90, values: function (u, splits) {
           var span = xs[xs.length - 1] - xs[0];
           return splits.map(function (t) {
             var iso = new Date(t * 1000).toISOString();
