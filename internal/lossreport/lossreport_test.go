@@ -415,3 +415,61 @@ func TestTimelineStep(t *testing.T) {
 		})
 	}
 }
+
+// TestJSONKeys pins the JSON layout that scripts read (schema dnsloss.loss-report/1): keys may be
+// added, never renamed or removed.
+func TestJSONKeys(t *testing.T) {
+	s := chtest.Fresh(t)
+	insertFixture(t, s, hourly)
+	r, err := lossreport.Build(context.Background(), s, lossreport.Options{Since: hour(1), Until: hour(2), Compare: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var js bytes.Buffer
+	if err := r.JSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(raw json.RawMessage) string {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.Token()
+		var k []string
+		for dec.More() {
+			tok, _ := dec.Token()
+			k = append(k, tok.(string))
+			var skip json.RawMessage
+			dec.Decode(&skip)
+		}
+		return strings.Join(k, " ")
+	}
+	var doc struct {
+		Rows, Hosts      []json.RawMessage
+		Timeline, Period json.RawMessage
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var worst struct {
+		W []json.RawMessage `json:"worst_lookups"`
+	}
+	json.Unmarshal(js.Bytes(), &worst)
+	counts := "attempts answered late unanswered unknown unanswered_ratio est_packet_loss lookups failed_lookups masked_timeouts retries time_lost_ms rtt_p50_ms rtt_p95_ms rtt_p99_ms"
+	tests := []struct {
+		name string
+		raw  json.RawMessage
+		want string
+	}{
+		{"report", js.Bytes(), "schema generated_at period previous_period lookups_available total hosts rows worse_hosts worst_lookups advice capture_drops timeline rtt_histogram notes"},
+		{"period", doc.Period, "since until first_attempt last_attempt"},
+		{"rows", doc.Rows[0], "host server_ip " + counts + " capture_drop_intervals"},
+		{"hosts", doc.Hosts[0], "host servers " + counts + " capture_drop_intervals previous worse changes"},
+		{"worst_lookups", worst.W[0], "host client server name qtype start duration_ms attempts unanswered outcome line"},
+		{"timeline", doc.Timeline, "step_ms buckets_ms series"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := keys(tc.raw); got != tc.want {
+				t.Errorf("got keys\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
