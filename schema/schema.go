@@ -78,8 +78,7 @@ func Statements(sql string) []string {
 	return out
 }
 
-const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations
-(
+const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
     version    UInt32,
     name       String,
     applied_at DateTime DEFAULT now()
@@ -90,12 +89,27 @@ ORDER BY version`
 // Apply runs the migrations that store has not recorded in schema_migrations, in order, and
 // records each. It is idempotent: a second call changes nothing. It returns the versions applied.
 func Apply(ctx context.Context, store chstore.Store) ([]int, error) {
+	return apply(ctx, store, func(st string) ([]string, error) { return []string{st}, nil })
+}
+
+// ApplyCluster is Apply for a ClickHouse cluster: every statement is rewritten by c.Rewrite.
+func ApplyCluster(ctx context.Context, store chstore.Store, c Cluster) ([]int, error) {
+	return apply(ctx, store, c.Rewrite)
+}
+
+func apply(ctx context.Context, store chstore.Store, rewrite func(string) ([]string, error)) ([]int, error) {
 	ms, err := Migrations()
 	if err != nil {
 		return nil, err
 	}
-	if err := store.Exec(ctx, migrationsTable, nil); err != nil {
-		return nil, fmt.Errorf("cannot create schema_migrations in %s: %w", store.Describe(), err)
+	create, err := rewrite(migrationsTable)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range create {
+		if err := store.Exec(ctx, st, nil); err != nil {
+			return nil, fmt.Errorf("cannot create schema_migrations in %s: %w", store.Describe(), err)
+		}
 	}
 	out, err := store.Query(ctx, "SELECT version FROM schema_migrations ORDER BY version", nil, "TSV")
 	if err != nil {
@@ -113,8 +127,14 @@ func Apply(ctx context.Context, store chstore.Store) ([]int, error) {
 			continue
 		}
 		for _, st := range Statements(m.SQL) {
-			if err := store.Exec(ctx, st, nil); err != nil {
-				return applied, fmt.Errorf("cannot apply schema migration %04d_%s: %w", m.Version, m.Name, err)
+			sts, err := rewrite(st)
+			if err != nil {
+				return applied, fmt.Errorf("schema migration %04d_%s: %w", m.Version, m.Name, err)
+			}
+			for _, st := range sts {
+				if err := store.Exec(ctx, st, nil); err != nil {
+					return applied, fmt.Errorf("cannot apply schema migration %04d_%s: %w", m.Version, m.Name, err)
+				}
 			}
 		}
 		err := store.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})",

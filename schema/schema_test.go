@@ -51,4 +51,3 @@ func TestApplyIsIdempotent(t *testing.T) {
 		t.Errorf("schema_migrations: got %q, want %q", got, want)
 	}
 }
-

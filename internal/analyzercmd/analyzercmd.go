@@ -13,7 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/dnsloss/dnsloss/internal/chstore"
-	"github.com/dnsloss/dnsloss/internal/collectorcmd"
+	"github.com/dnsloss/dnsloss/internal/dnswire"
 	"github.com/dnsloss/dnsloss/internal/ingest"
 	"github.com/dnsloss/dnsloss/internal/tabular"
 	"github.com/dnsloss/dnsloss/queries"
@@ -64,7 +64,7 @@ The store is the embedded ClickHouse engine in --db (default ./dnsloss-data).
 Views for your own SQL: dns_transactions (one row per query attempt), loss_by_host.`,
 		Writer:    stdout,
 		ErrWriter: stderr,
-		Flags:     []cli.Flag{dbFlag},
+		Flags:     append([]cli.Flag{dbFlag}, remoteFlags()...),
 		Commands: []*cli.Command{
 			{
 				Name:      "analyze",
@@ -181,6 +181,7 @@ as {name:Type} in the query, e.g.
 					},
 				},
 			},
+			serveCommand(stderr),
 		},
 	}
 }
@@ -188,7 +189,7 @@ as {name:Type} in the query, e.g.
 // withStore opens the store named by the flags, brings its schema and views up to date, runs fn
 // and closes the store.
 func withStore(c *cli.Context, fn func(context.Context, chstore.Store) error) error {
-	s, err := openEmbedded(c.String("db"))
+	s, err := openStore(c)
 	if err != nil {
 		return err
 	}
@@ -207,7 +208,7 @@ func ingestFiles(ctx context.Context, c *cli.Context, s chstore.Store, stderr io
 	if c.NArg() == 0 {
 		return cli.Exit("no capture FILE given (e.g. analyzer "+c.Command.Name+" capture.pcap)", 2)
 	}
-	ports, err := collectorcmd.ParsePorts(c.String("ports"))
+	ports, err := dnswire.ParsePorts(c.String("ports"))
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}

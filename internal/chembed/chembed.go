@@ -141,7 +141,7 @@ func cleanError(err error) error {
 
 // bind renames the parameters of sql to names used once in this session and returns the SET
 // statements that give them their values.
-func (s *Store) bind(sql string, params chstore.Params) (string, string, error) {
+func (s *Store) bind(sql string, params chstore.Params, escape bool) (string, string, error) {
 	if len(params) == 0 {
 		return sql, "", nil
 	}
@@ -155,7 +155,11 @@ func (s *Store) bind(sql string, params chstore.Params) (string, string, error) 
 	for _, n := range names {
 		unique := n + suffix
 		sql = strings.ReplaceAll(sql, "{"+n+":", "{"+unique+":")
-		fmt.Fprintf(&set, "SET param_%s = %s;\n", unique, chstore.QuoteString(chstore.EscapeParam(params[n])))
+		v := params[n]
+		if escape {
+			v = chstore.EscapeParam(v)
+		}
+		fmt.Fprintf(&set, "SET param_%s = %s;\n", unique, chstore.QuoteString(v))
 	}
 	return sql, set.String(), nil
 }
@@ -163,10 +167,16 @@ func (s *Store) bind(sql string, params chstore.Params) (string, string, error) 
 func (s *Store) run(sql string, params chstore.Params, format string) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.runLocked(sql, params, format, true)
+}
+
+// runLocked is run with s.mu held. escape says whether the parameter values are plain strings
+// (true) or already in ClickHouse's escaped form, as they arrive over HTTP (false).
+func (s *Store) runLocked(sql string, params chstore.Params, format string, escape bool) ([]byte, error) {
 	if s.conn == nil {
 		return nil, errors.New("embedded engine is closed")
 	}
-	sql, set, err := s.bind(sql, params)
+	sql, set, err := s.bind(sql, params, escape)
 	if err != nil {
 		return nil, err
 	}
@@ -216,12 +226,27 @@ func (s *Store) InsertNative(ctx context.Context, table, columns string, write f
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	sqlFor := func(path string) string {
+		return "INSERT INTO " + chstore.QuoteIdent(table) + " " + columns + " FROM INFILE " + chstore.QuoteString(path) + " FORMAT Native"
+	}
+	run := func(sql string) error {
+		_, err := s.run(sql, nil, "TSV")
+		return err
+	}
+	if err := insertPipe(sqlFor, write, run); err != nil {
+		return fmt.Errorf("cannot insert into %s: %w", table, err)
+	}
+	return nil
+}
+
+// insertPipe runs the statement sqlFor(path) with run while write feeds the named pipe at path.
+func insertPipe(sqlFor func(path string) string, write func(w io.Writer) error, run func(sql string) error) error {
 	tmp, err := os.MkdirTemp("", "dnsloss-insert-")
 	if err != nil {
 		return fmt.Errorf("cannot create a temporary directory for the insert pipe: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	fifo := filepath.Join(tmp, "blocks.native")
+	fifo := filepath.Join(tmp, "blocks")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		return fmt.Errorf("cannot create the insert pipe %q: %w", fifo, err)
 	}
@@ -240,23 +265,19 @@ func (s *Store) InsertNative(ctx context.Context, table, columns string, write f
 		writeErr <- err
 	}()
 
-	sql := "INSERT INTO " + chstore.QuoteIdent(table) + " " + columns + " FROM INFILE " + chstore.QuoteString(fifo) + " FORMAT Native"
-	_, qerr := s.run(sql, nil, "TSV")
+	qerr := run(sqlFor(fifo))
 	if qerr != nil {
-		// The engine may have failed before opening the pipe: open the read end ourselves so
-		// the writer's open returns, then drain it so its writes fail or finish.
+		// The engine may have failed before opening the pipe, or stopped reading it: open the
+		// read end ourselves so the writer's open returns, then drain it so its writes finish.
 		if r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
 			go func() { io.Copy(io.Discard, blockingReader{r}); r.Close() }()
 		}
 	}
 	werr := <-writeErr
 	if qerr != nil {
-		return fmt.Errorf("cannot insert into %s: %w", table, qerr)
+		return qerr
 	}
-	if werr != nil {
-		return fmt.Errorf("cannot insert into %s: %w", table, werr)
-	}
-	return nil
+	return werr
 }
 
 // blockingReader reads a non-blocking pipe until the writer closes it.
