@@ -69,7 +69,8 @@ type Period struct {
 	LastAttempt  *time.Time `json:"last_attempt"`
 }
 
-// Counts are the numbers of one report line. Ratios have 4 decimals, milliseconds 3. A nil
+// Counts are the numbers of one report line. CaptureLossy attempts were sent while the capture of
+// their host was dropping packets; the ratio leaves them out. Ratios have 4 decimals, milliseconds 3. A nil
 // pointer is a value that cannot be computed (no attempts to judge, no answers, or no lookups
 // layer) and is null in JSON, empty in CSV and "-" in text and HTML.
 type Counts struct {
@@ -78,6 +79,7 @@ type Counts struct {
 	Late            int64    `json:"late"`
 	Unanswered      int64    `json:"unanswered"`
 	Unknown         int64    `json:"unknown"`
+	CaptureLossy    int64    `json:"capture_lossy"`
 	UnansweredRatio *float64 `json:"unanswered_ratio"`
 	EstPacketLoss   *float64 `json:"est_packet_loss"`
 	Lookups         *int64   `json:"lookups"`

@@ -90,9 +90,11 @@ func str(p *float64) string {
 func TestPeriodCounts(t *testing.T) {
 	s := chtest.Fresh(t)
 	insertFixture(t, s, hourly)
-	// web-2 lost 7 packets in its capture between 01:10 and 01:20.
-	if err := s.Exec(context.Background(), `INSERT INTO capture_stats (host, source, start_ts, end_ts, packets, kernel_drops)
-VALUES ('web-2', 'eth0', '2026-01-01 01:10:00', '2026-01-01 01:20:00', 100, 7)`, nil); err != nil {
+	// web-2 lost 7 packets in its capture between 01:10 and 01:20 (it sent nothing then); web-1
+	// lost 3 between 01:00:30 and 01:01:30, when it sent its second query of the hour (unanswered).
+	if err := s.Exec(context.Background(), `INSERT INTO capture_stats (host, source, start_ts, end_ts, packets, kernel_drops, tool_drops)
+VALUES ('web-2', 'eth0', '2026-01-01 01:10:00', '2026-01-01 01:20:00', 100, 7, 0),
+       ('web-1', 'eth0', '2026-01-01 01:00:30', '2026-01-01 01:01:30', 10, 0, 3)`, nil); err != nil {
 		t.Fatal(err)
 	}
 	type want struct {
@@ -111,9 +113,10 @@ VALUES ('web-2', 'eth0', '2026-01-01 01:10:00', '2026-01-01 01:20:00', 100, 7)`,
 			"web-1": {10, 0, f64(0), f64(0), 0, false},
 			"web-2": {5, 0, f64(0), f64(0), 0, false},
 		}, nil},
-		// 4 of 10 unanswered: 1 - sqrt(1 - 0.4) = 0.22540333 per packet.
+		// 4 of 10 unanswered, one of them during capture drops: 3 of 9, 1 - sqrt(1 - 1/3) =
+		// 0.18350342 per packet.
 		{"second hour", hour(1), hour(2), map[string]want{
-			"web-1": {10, 4, f64(0.4), f64(0.2254), 0, true},
+			"web-1": {10, 4, f64(0.3333), f64(0.1835), 1, true},
 			"web-2": {5, 0, f64(0), f64(0), 1, false},
 		}, []string{"web-1"}},
 		// 1 of 10: 1 - sqrt(0.9) = 0.05131670.
@@ -452,7 +455,7 @@ func TestJSONKeys(t *testing.T) {
 		W []json.RawMessage `json:"worst_lookups"`
 	}
 	json.Unmarshal(js.Bytes(), &worst)
-	counts := "attempts answered late unanswered unknown unanswered_ratio est_packet_loss lookups failed_lookups masked_timeouts retries time_lost_ms rtt_p50_ms rtt_p95_ms rtt_p99_ms"
+	counts := "attempts answered late unanswered unknown capture_lossy unanswered_ratio est_packet_loss lookups failed_lookups masked_timeouts retries time_lost_ms rtt_p50_ms rtt_p95_ms rtt_p99_ms"
 	tests := []struct {
 		name string
 		raw  json.RawMessage

@@ -85,6 +85,7 @@ func countColumns[T any](c func(T) *Counts) []column[T] {
 		intCol("late", func(x T) int64 { return c(x).Late }),
 		intCol("unanswered", func(x T) int64 { return c(x).Unanswered }),
 		intCol("unknown", func(x T) int64 { return c(x).Unknown }),
+		intCol("capture_lossy", func(x T) int64 { return c(x).CaptureLossy }),
 		optFloatCol("unanswered_ratio", func(x T) *float64 { return c(x).UnansweredRatio }),
 		optFloatCol("est_packet_loss", func(x T) *float64 { return c(x).EstPacketLoss }),
 		optIntCol("lookups", func(x T) *int64 { return c(x).Lookups }),

@@ -323,12 +323,12 @@ func Record(ctx context.Context, s chstore.Store, r *Report) error {
 		}
 	}
 	const cols = `period_start DateTime64(3, 'UTC'), period_end DateTime64(3, 'UTC'), host String, servers Array(String),
-attempts UInt64, answered UInt64, late UInt64, unanswered UInt64, unknown UInt64,
+attempts UInt64, answered UInt64, late UInt64, unanswered UInt64, unknown UInt64, capture_lossy UInt64,
 unanswered_ratio Nullable(Float64), est_packet_loss Nullable(Float64),
 lookups Nullable(UInt64), failed_lookups Nullable(UInt64), masked_timeouts Nullable(UInt64), retries Nullable(UInt64), time_lost_ms Nullable(Float64),
 rtt_p50_ms Nullable(Float64), rtt_p95_ms Nullable(Float64), rtt_p99_ms Nullable(Float64),
 capture_drop_intervals UInt32, worse UInt8, generated_at DateTime64(3, 'UTC')`
-	names := []string{"period_start", "period_end", "host", "servers", "attempts", "answered", "late", "unanswered", "unknown",
+	names := []string{"period_start", "period_end", "host", "servers", "attempts", "answered", "late", "unanswered", "unknown", "capture_lossy",
 		"unanswered_ratio", "est_packet_loss", "lookups", "failed_lookups", "masked_timeouts", "retries", "time_lost_ms",
 		"rtt_p50_ms", "rtt_p95_ms", "rtt_p99_ms", "capture_drop_intervals", "worse", "generated_at"}
 	list := strings.Join(names, ", ")
