@@ -111,15 +111,9 @@ func apply(ctx context.Context, store chstore.Store, rewrite func(string) ([]str
 			return nil, fmt.Errorf("cannot create schema_migrations in %s: %w", store.Describe(), err)
 		}
 	}
-	out, err := store.Query(ctx, "SELECT version FROM schema_migrations ORDER BY version", nil, "TSV")
+	done, err := recorded(ctx, store)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read schema_migrations: %w", err)
-	}
-	done := map[int]bool{}
-	for _, l := range strings.Fields(string(out)) {
-		if v, err := strconv.Atoi(l); err == nil {
-			done[v] = true
-		}
+		return nil, err
 	}
 	var applied []int
 	for _, m := range ms {
@@ -145,4 +139,44 @@ func apply(ctx context.Context, store chstore.Store, rewrite func(string) ([]str
 		applied = append(applied, m.Version)
 	}
 	return applied, nil
+}
+
+func recorded(ctx context.Context, store chstore.Store) (map[int]bool, error) {
+	out, err := store.Query(ctx, "SELECT version FROM schema_migrations ORDER BY version", nil, "TSV")
+	if err != nil {
+		return nil, fmt.Errorf("cannot read schema_migrations of %s: %w", store.Describe(), err)
+	}
+	done := map[int]bool{}
+	for _, l := range strings.Fields(string(out)) {
+		if v, err := strconv.Atoi(l); err == nil {
+			done[v] = true
+		}
+	}
+	return done, nil
+}
+
+// Pending returns the versions of the migrations that store has not recorded (all of them when
+// it has no schema_migrations table).
+func Pending(ctx context.Context, store chstore.Store) ([]int, error) {
+	ms, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	out, err := store.Query(ctx, "EXISTS TABLE schema_migrations", nil, "TSV")
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the schema of %s: %w", store.Describe(), err)
+	}
+	done := map[int]bool{}
+	if strings.TrimSpace(string(out)) == "1" {
+		if done, err = recorded(ctx, store); err != nil {
+			return nil, err
+		}
+	}
+	var pending []int
+	for _, m := range ms {
+		if !done[m.Version] {
+			pending = append(pending, m.Version)
+		}
+	}
+	return pending, nil
 }

@@ -137,9 +137,34 @@ as {name:Type} in the query, e.g.
 				Subcommands: []*cli.Command{{
 					Name:  "apply",
 					Usage: "create or upgrade the tables (versioned migrations) and views",
+					Description: `Applies the migrations in schema/ that the store has not recorded, then creates or
+replaces the views in queries/views. The embedded engine gets this on every command; a server
+(--clickhouse) only when you run it. On a cluster, --cluster NAME runs every statement ON
+CLUSTER NAME, makes each table a ReplicatedMergeTree named NAME_local (macros {shard} and
+{replica} must be defined on every server) with a Distributed table of the usual name over it.`,
+					Flags: []cli.Flag{&cli.StringFlag{Name: "cluster", Usage: "ClickHouse cluster name (with --clickhouse)"}},
 					Action: func(c *cli.Context) error {
+						cluster := c.String("cluster")
+						if cluster != "" && c.String("clickhouse") == "" {
+							return cli.Exit("--cluster needs --clickhouse URL (the embedded engine is a single server)", 2)
+						}
 						return withStore(c, func(ctx context.Context, s chstore.Store) error {
-							fmt.Fprintf(stdout, "schema of %s is up to date\n", s.Describe())
+							var applied []int
+							var err error
+							if cluster != "" {
+								cl := schema.Cluster{Name: cluster}
+								if applied, err = schema.ApplyCluster(ctx, s, cl); err == nil {
+									err = queries.ApplyViewsCluster(ctx, s, cl)
+								}
+							} else if c.String("clickhouse") != "" {
+								if applied, err = schema.Apply(ctx, s); err == nil {
+									err = queries.ApplyViews(ctx, s)
+								}
+							}
+							if err != nil {
+								return err
+							}
+							fmt.Fprintf(stdout, "schema of %s is up to date (applied now: %v)\n", s.Describe(), applied)
 							return nil
 						})
 					},
@@ -195,11 +220,21 @@ func withStore(c *cli.Context, fn func(context.Context, chstore.Store) error) er
 	}
 	defer s.Close()
 	ctx := c.Context
-	if _, err := schema.Apply(ctx, s); err != nil {
+	if c.String("clickhouse") == "" {
+		// The embedded engine is ours: keep its schema and views up to date.
+		if err := applySchema(ctx, s); err != nil {
+			return err
+		}
+		return fn(ctx, s)
+	}
+	// A server's schema changes only when asked (schema apply), in its single-server or
+	// cluster form; say so when it is behind.
+	pending, err := schema.Pending(ctx, s)
+	if err != nil {
 		return err
 	}
-	if err := queries.ApplyViews(ctx, s); err != nil {
-		return err
+	if len(pending) > 0 && c.Command.Name != "apply" {
+		return fmt.Errorf("the schema of %s lacks migrations %v: run `analyzer --clickhouse URL schema apply` (add --cluster NAME on a cluster)", s.Describe(), pending)
 	}
 	return fn(ctx, s)
 }

@@ -79,8 +79,21 @@ func open(dir string) (*Store, error) {
 		lock.Close()
 		return nil, fmt.Errorf("cannot start the embedded engine in %q: %w", dir, err)
 	}
-	return &Store{dir: abs, lock: lock, conn: conn}, nil
+	s := &Store{dir: abs, lock: lock, conn: conn}
+	if _, err := s.runLocked(NoDeduplication, nil, "TSV", true); err != nil {
+		conn.Close()
+		lock.Close()
+		return nil, fmt.Errorf("cannot configure the embedded engine in %q: %w", dir, err)
+	}
+	return s, nil
 }
+
+// NoDeduplication is the engine's session default for inserts: the tables keep a deduplication
+// window (schema 0005) so that a batch retried with the same insert_deduplication_token is
+// stored once, but an insert without a token must not be dropped because its rows equal those of
+// a recent one (ingest --replace deletes a file's rows and inserts them again). A request that
+// carries a token turns deduplication back on for itself (see package chhttp).
+const NoDeduplication = "SET deduplicate_insert = 'disable'"
 
 // lockDir takes an exclusive, non-blocking flock on dir/dnsloss.lock and writes our pid into it.
 // The kernel releases the lock when the process dies, however it dies.
@@ -227,7 +240,8 @@ func (s *Store) InsertNative(ctx context.Context, table, columns string, write f
 		return err
 	}
 	sqlFor := func(path string) string {
-		return "INSERT INTO " + chstore.QuoteIdent(table) + " " + columns + " FROM INFILE " + chstore.QuoteString(path) + " FORMAT Native"
+		return "INSERT INTO " + chstore.QuoteIdent(table) + " " + columns + " FROM INFILE " + chstore.QuoteString(path) +
+			" FORMAT Native"
 	}
 	run := func(sql string) error {
 		_, err := s.run(sql, nil, "TSV")
@@ -266,32 +280,26 @@ func insertPipe(sqlFor func(path string) string, write func(w io.Writer) error, 
 	}()
 
 	qerr := run(sqlFor(fifo))
+	var werr error
 	if qerr != nil {
 		// The engine may have failed before opening the pipe, or stopped reading it: open the
-		// read end ourselves so the writer's open returns, then drain it so its writes finish.
-		if r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
-			go func() { io.Copy(io.Discard, blockingReader{r}); r.Close() }()
+		// pipe ourselves so the writer's open returns (whether it has reached it yet or not),
+		// and drain it until the writer is done. O_RDWR never blocks and never reads EOF, so
+		// the drain stops when the writer has finished and we close the pipe.
+		r, err := os.OpenFile(fifo, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("%w (and cannot open the insert pipe to stop its writer: %v)", qerr, err)
 		}
+		drained := make(chan struct{})
+		go func() { io.Copy(io.Discard, r); close(drained) }()
+		werr = <-writeErr
+		r.Close()
+		<-drained
+		return qerr
 	}
-	werr := <-writeErr
+	werr = <-writeErr
 	if qerr != nil {
 		return qerr
 	}
 	return werr
-}
-
-// blockingReader reads a non-blocking pipe until the writer closes it.
-type blockingReader struct{ f *os.File }
-
-func (b blockingReader) Read(p []byte) (int, error) {
-	for {
-		n, err := b.f.Read(p)
-		if n == 0 && errors.Is(err, syscall.EAGAIN) {
-			continue
-		}
-		if n == 0 && err == nil {
-			return 0, io.EOF
-		}
-		return n, err
-	}
 }

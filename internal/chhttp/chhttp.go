@@ -321,6 +321,16 @@ func (h *Handler) parse(r *http.Request) (*request, func(), error) {
 			return req, nil, newException(codeUnknownSetting, "Unknown setting '%s'", name)
 		}
 	}
+	// The engine's session does not deduplicate inserts (chembed.NoDeduplication); a token asks
+	// for deduplication, as it does on a ClickHouse server where that is the default.
+	if req.values["insert_deduplication_token"] != "" {
+		for _, name := range []string{"deduplicate_insert", "insert_deduplicate"} {
+			if _, set := req.values[name]; !set && h.settings[name] {
+				req.settings = append(req.settings, name)
+				req.values[name] = map[string]string{"deduplicate_insert": "enable", "insert_deduplicate": "1"}[name]
+			}
+		}
+	}
 	sort.Strings(req.settings)
 	if _, err := req.params.Names(); err != nil {
 		return req, nil, newException(codeBadArguments, "%v", err)
@@ -350,7 +360,8 @@ func (h *Handler) parse(r *http.Request) (*request, func(), error) {
 		text = string(buf[:n])
 	}
 	req.st = analyze(text)
-	if req.st.kind != "INSERT" || req.st.dataAt < 0 {
+	// INSERT ... VALUES runs as SQL text: its values may hold expressions and {parameters}.
+	if req.st.kind != "INSERT" || req.st.dataAt < 0 || req.st.valuesAt >= 0 {
 		rest, err := io.ReadAll(io.LimitReader(body, maxQuery))
 		if err != nil {
 			return req, closeBody, fmt.Errorf("cannot read the request body: %w", err)
@@ -375,7 +386,7 @@ func (h *Handler) parse(r *http.Request) (*request, func(), error) {
 	case readonly && !readOnlyKinds[st.kind]:
 		return req, closeBody, newException(codeReadonly, "Cannot execute query in readonly mode. For queries over HTTP, method GET implies readonly. You should use method POST for modifying queries")
 	}
-	if st.kind == "INSERT" && st.dataAt >= 0 {
+	if st.kind == "INSERT" && st.formatAt >= 0 && st.dataAt >= 0 {
 		if st.formatAt >= 0 && !formatName.MatchString(st.format) {
 			return req, closeBody, newException(73, "Unknown format %s (UNKNOWN_FORMAT)", st.format)
 		}
@@ -396,10 +407,7 @@ func (h *Handler) parse(r *http.Request) (*request, func(), error) {
 // insertSQL returns the INSERT statement of req reading its data from path.
 func (req *request) insertSQL(path string) string {
 	st, sql := req.st, req.sql
-	cut, format := st.valuesAt, "Values"
-	if st.formatAt >= 0 {
-		cut, format = st.formatAt, st.format
-	}
+	cut, format := st.formatAt, st.format
 	settings := ""
 	if st.settingsAt >= 0 && st.settingsAt < cut {
 		settings = sql[st.settingsAt:cut]
@@ -408,15 +416,46 @@ func (req *request) insertSQL(path string) string {
 	return strings.TrimSpace(sql[:cut]) + " FROM INFILE " + chstore.QuoteString(path) + " " + settings + "FORMAT " + format
 }
 
+// snapshot returns the assignments that put the settings names back as they are: their session
+// value where the session changed them, DEFAULT otherwise.
+func (h *Handler) snapshot(c Conn, names []string) ([]string, error) {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = chstore.QuoteString(n)
+	}
+	out, err := c.Query("SELECT name, value FROM system.settings WHERE changed AND name IN ("+strings.Join(quoted, ", ")+")", nil, "TSVRaw")
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the session's settings: %w", err)
+	}
+	session := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
+		if n, v, ok := strings.Cut(line, "\t"); ok {
+			session[n] = v
+		}
+	}
+	reset := make([]string, len(names))
+	for i, n := range names {
+		if v, ok := session[n]; ok {
+			reset[i] = n + " = " + chstore.QuoteString(v)
+		} else {
+			reset[i] = n + " = DEFAULT"
+		}
+	}
+	return reset, nil
+}
+
 // run runs req on the engine, with its settings and database, and puts them back.
 func (h *Handler) run(ctx context.Context, req *request) ([]byte, error) {
 	var out []byte
 	err := h.engine.Session(ctx, func(c Conn) (err error) {
 		if len(req.settings) > 0 {
-			set, reset := make([]string, len(req.settings)), make([]string, len(req.settings))
+			reset, err := h.snapshot(c, req.settings)
+			if err != nil {
+				return err
+			}
+			set := make([]string, len(req.settings))
 			for i, n := range req.settings {
 				set[i] = n + " = " + chstore.QuoteString(req.values[n])
-				reset[i] = n + " = DEFAULT"
 			}
 			defer func() {
 				if _, rerr := c.Query("SET "+strings.Join(reset, ", "), nil, "TSV"); rerr != nil {

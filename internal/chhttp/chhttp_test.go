@@ -127,7 +127,7 @@ func messages(host string, n int) []dnsrow.Message {
 	return out
 }
 
-func nativeBlock(t *testing.T, msgs []dnsrow.Message) (columns string, block []byte) {
+func nativeBlock(t testing.TB, msgs []dnsrow.Message) (columns string, block []byte) {
 	t.Helper()
 	b := dnsrow.NewBatch()
 	for i := range msgs {

@@ -44,7 +44,8 @@ type Options struct {
 type Store struct {
 	conn   driver.Conn
 	http   bool
-	target string // the URL, for messages
+	target string              // the URL, for messages
+	write  clickhouse.Settings // settings of Exec and InsertNative
 }
 
 // ErrCredentialsInURL is returned for a URL with user:password@.
@@ -122,6 +123,18 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		conn.Close()
 		return nil, fmt.Errorf("cannot reach ClickHouse at %s: %w", s.target, err)
 	}
+	// dnsloss's own writes are not deduplicated by content: ingest --replace deletes a file's rows
+	// and inserts the same rows again. (Collectors send insert_deduplication_token instead.)
+	// deduplicate_insert overrides insert_deduplicate from ClickHouse 26 on.
+	s.write = clickhouse.Settings{"insert_deduplicate": 0}
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.settings WHERE name = 'deduplicate_insert'").Scan(&n); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("cannot read the settings of ClickHouse at %s: %w", s.target, err)
+	}
+	if n > 0 {
+		s.write["deduplicate_insert"] = "disable"
+	}
 	return s, nil
 }
 
@@ -153,6 +166,7 @@ func (s *Store) Exec(ctx context.Context, sql string, params chstore.Params) err
 	if err != nil {
 		return err
 	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(s.write))
 	if err := s.conn.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("%s: %w", s.Describe(), err)
 	}
@@ -271,6 +285,7 @@ func (s *Store) InsertNative(ctx context.Context, table, columns string, write f
 	go func() { pw.CloseWithError(write(pw)) }()
 	defer pr.Close()
 	insert := "INSERT INTO " + chstore.QuoteIdent(table) + " " + columns
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(s.write))
 	if s.http {
 		if err := s.conn.InsertFormat(ctx, "Native", insert, pr); err != nil {
 			return fmt.Errorf("cannot insert into %s on %s: %w", table, s.Describe(), err)

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/dnsloss/dnsloss/internal/dnswire"
 	"io"
 	"log/slog"
 	"net"
@@ -177,7 +178,7 @@ func runCapture(c *cli.Context, stderr io.Writer) error {
 	if len(ifaces) == 0 {
 		return cli.Exit("give at least one --interface (e.g. -i eth0, or -i any)", 2)
 	}
-	ports, err := ParsePorts(c.String("ports"))
+	ports, err := dnswire.ParsePorts(c.String("ports"))
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
