@@ -39,8 +39,10 @@ type Options struct {
 
 // Report is one loss report. Every renderer reads only this value.
 type Report struct {
-	Schema      string    `json:"schema"`
-	GeneratedAt time.Time `json:"generated_at"`
+	Schema string `json:"schema"`
+	// GeneratedAt is when the report was made; text and HTML show it, JSON leaves it out so that
+	// the same data and period always give the same JSON (diffable, cacheable).
+	GeneratedAt time.Time `json:"-"`
 	Period      Period    `json:"period"`
 	// Previous is the period the report is compared with; nil when there is no comparison.
 	Previous *Period `json:"previous_period"`

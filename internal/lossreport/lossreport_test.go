@@ -461,7 +461,7 @@ func TestJSONKeys(t *testing.T) {
 		raw  json.RawMessage
 		want string
 	}{
-		{"report", js.Bytes(), "schema generated_at period previous_period lookups_available total hosts rows worse_hosts worst_lookups advice capture_drops timeline rtt_histogram notes"},
+		{"report", js.Bytes(), "schema period previous_period lookups_available total hosts rows worse_hosts worst_lookups advice capture_drops timeline rtt_histogram notes"},
 		{"period", doc.Period, "since until first_attempt last_attempt"},
 		{"rows", doc.Rows[0], "host server_ip " + counts + " capture_drop_intervals"},
 		{"hosts", doc.Hosts[0], "host servers " + counts + " capture_drop_intervals previous worse changes"},
