@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin
 DEMO_DB   ?= out/demo-data
 # Debian packages the tests use (live-capture lab, independent decoders, browser checks).
-TEST_APT  ?= tcpdump iproute2 nftables dnsmasq-base libpcap-dev ethtool
+TEST_APT  ?= tcpdump iproute2 nftables dnsmasq-base libpcap-dev ethtool chromium fonts-dejavu-core
 
 .PHONY: all setup build demo test test-short fuzz vet clean
 

@@ -44,7 +44,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Name: "db", Value: defaultDB, EnvVars: []string{"DNSLOSS_DB"},
 		Usage: "data directory of the embedded ClickHouse engine (one process at a time)",
 	}
-	formatFlag := &cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "output format: table, json or csv"}
+	formatFlag := &cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "output format: table, json, csv or html"}
 	ingestFlags := []cli.Flag{
 		&cli.StringFlag{Name: "host", Usage: "capture point name for the rows (default: from each file name, web-1.pcap.gz -> web-1)"},
 		&cli.StringFlag{Name: "ports", Value: "53", Usage: "comma-separated UDP/TCP ports that carry DNS"},
@@ -76,7 +76,7 @@ Views for your own SQL: dns_transactions (one row per query attempt), loss_by_ho
 						if err := ingestFiles(ctx, c, s, stderr); err != nil {
 							return err
 						}
-						return printReport(ctx, s, "loss_by_host", c.String("format"), stdout)
+						return printLossReport(ctx, s, c.String("format"), stdout)
 					})
 				},
 			},
@@ -91,16 +91,7 @@ Views for your own SQL: dns_transactions (one row per query attempt), loss_by_ho
 					})
 				},
 			},
-			{
-				Name:  "report",
-				Usage: "print the per-host loss report of what is in the store",
-				Flags: []cli.Flag{formatFlag},
-				Action: func(c *cli.Context) error {
-					return withStore(c, func(ctx context.Context, s chstore.Store) error {
-						return printReport(ctx, s, "loss_by_host", c.String("format"), stdout)
-					})
-				},
-			},
+			reportCommand(stdout, stderr),
 			{
 				Name:      "sql",
 				Usage:     "run a query and print its result",
@@ -270,16 +261,4 @@ func ingestFiles(ctx context.Context, c *cli.Context, s chstore.Store, stderr io
 		}
 	}
 	return nil
-}
-
-func printReport(ctx context.Context, s chstore.Store, name, format string, w io.Writer) error {
-	sql, err := queries.Report(name)
-	if err != nil {
-		return err
-	}
-	r, err := tabular.Query(ctx, s, sql, nil)
-	if err != nil {
-		return fmt.Errorf("cannot compute the %s report: %w", name, err)
-	}
-	return r.Render(w, format)
 }
