@@ -3,7 +3,7 @@
 // stay out of the figures (run it under rusage for the whole process's CPU time and peak RSS):
 //
 //	storebench -db DIR ref -rows N     INSERT INTO a fresh copy of dns_messages SELECT ... FROM numbers(N)
-//	storebench -db DIR ingest FILE...  ingest.File of each file, as `analyzer ingest` does
+//	storebench -db DIR ingest FILE...  ingest.File of each file into an empty store, as `analyzer ingest` does
 //	storebench -db DIR query SQL       run SQL, discard the result
 //
 // Each prints one tab-separated line: step, seconds, rows, rows per second.
@@ -74,14 +74,26 @@ func run(db, cpuprofile, set string, args []string) error {
 	case "ingest":
 		fs := flag.NewFlagSet("ingest", flag.ExitOnError)
 		blockRows := fs.Int("block", 0, "rows per Native block (0: ingest's default)")
+		verbose := fs.Bool("v", false, "print the time of each file and statement on stderr")
 		fs.Parse(args[1:])
 		files := fs.Args()
+		if err := checkCount(ctx, s, 0); err != nil {
+			return fmt.Errorf("ingest is timed into an empty store: %w", err)
+		}
 		step = func() (int64, error) {
 			var rows int64
 			for _, f := range files {
-				res, err := ingest.File(ctx, s, f, ingest.Options{Replace: true, BlockRows: *blockRows})
+				t := time.Now()
+				var store chstore.Store = s
+				if *verbose {
+					store = traced{s}
+				}
+				res, err := ingest.File(ctx, store, f, ingest.Options{BlockRows: *blockRows})
 				if err != nil {
 					return rows, err
+				}
+				if *verbose {
+					fmt.Fprintf(os.Stderr, "%s\t%.3f\t%d\n", f, time.Since(t).Seconds(), res.Stats.DNSMessages)
 				}
 				rows += int64(res.Stats.DNSMessages)
 			}
@@ -126,7 +138,7 @@ func run(db, cpuprofile, set string, args []string) error {
 	return nil
 }
 
-// checkCount confirms that the rows ingested are in the table.
+// checkCount confirms that dns_messages holds want rows.
 func checkCount(ctx context.Context, s chstore.Store, want int64) error {
 	out, err := s.Query(ctx, "SELECT count() FROM dns_messages", nil, "TSV")
 	if err != nil {
@@ -137,7 +149,7 @@ func checkCount(ctx context.Context, s chstore.Store, want int64) error {
 		return fmt.Errorf("cannot count the rows stored: %w", err)
 	}
 	if got != want {
-		return fmt.Errorf("dns_messages holds %d rows after the ingest, want %d", got, want)
+		return fmt.Errorf("dns_messages holds %d rows, want %d", got, want)
 	}
 	return nil
 }
