@@ -232,7 +232,7 @@ func (g *host) exchange(t int64, n *poolName, client [4]byte, cand string) (int6
 	var got [2]bool
 	var found bool
 	for a := range g.attempts {
-		for si, srv := range g.servers {
+		for _, srv := range g.servers {
 			end := t
 			for i := range 2 {
 				if got[i] {
@@ -260,7 +260,6 @@ func (g *host) exchange(t int64, n *poolName, client [4]byte, cand string) (int6
 			if a > 0 {
 				wait = (g.timeout << a) / int64(len(g.servers))
 			}
-			_ = si
 			t += wait
 		}
 	}
