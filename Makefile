@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin
 DEMO_DB   ?= out/demo-data
 # Debian packages the tests use (live-capture lab, independent decoders, browser checks).
-TEST_APT  ?= tcpdump
+TEST_APT  ?= tcpdump iproute2 nftables dnsmasq-base libpcap-dev ethtool
 # Debian packages the benchmark compares against (references measured in the same run).
 BENCH_APT ?= tcpdump tshark
 

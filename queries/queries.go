@@ -39,14 +39,29 @@ func Views() ([]string, map[string]string, error) {
 
 // ApplyViews creates or replaces every view.
 func ApplyViews(ctx context.Context, store chstore.Store) error {
+	return applyViews(ctx, store, func(st string) ([]string, error) { return []string{st}, nil })
+}
+
+// ApplyViewsCluster creates or replaces every view on every server of cluster c.
+func ApplyViewsCluster(ctx context.Context, store chstore.Store, c schema.Cluster) error {
+	return applyViews(ctx, store, c.Rewrite)
+}
+
+func applyViews(ctx context.Context, store chstore.Store, rewrite func(string) ([]string, error)) error {
 	names, sqls, err := Views()
 	if err != nil {
 		return err
 	}
 	for _, n := range names {
 		for _, st := range schema.Statements(sqls[n]) {
-			if err := store.Exec(ctx, st, nil); err != nil {
-				return fmt.Errorf("cannot create view from queries/%s: %w", n, err)
+			sts, err := rewrite(st)
+			if err != nil {
+				return fmt.Errorf("queries/%s: %w", n, err)
+			}
+			for _, st := range sts {
+				if err := store.Exec(ctx, st, nil); err != nil {
+					return fmt.Errorf("cannot create view from queries/%s: %w", n, err)
+				}
 			}
 		}
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/dnsloss/dnsloss/internal/chtest"
 	"github.com/dnsloss/dnsloss/internal/dnsrow"
+	"github.com/dnsloss/dnsloss/queries"
+	"github.com/dnsloss/dnsloss/schema"
 )
 
 func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
@@ -112,3 +114,105 @@ func TestMatchWindowSetting(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Every view has a cluster form (ON CLUSTER).
+func TestViewsHaveAClusterForm(t *testing.T) {
+	names, sqls, err := queries.Views()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		for _, st := range schema.Statements(sqls[n]) {
+			if _, err := (schema.Cluster{Name: "dns"}).Rewrite(st); err != nil {
+				t.Errorf("%s: %v", n, err)
+			}
+		}
+	}
+}
+
+// tcp turns a message built by msg into one over TCP from client port cport.
+func tcp(m dnsrow.Message, cport uint16) dnsrow.Message {
+	m.Transport = dnsrow.TransportTCP
+	if m.QR == 0 {
+		m.SrcPort = cport
+	} else {
+		m.DstPort = cport
+	}
+	return m
+}
+
+func TestTransactionsTCPAndSkew(t *testing.T) {
+	s := chtest.Fresh(t)
+	tc := func(m dnsrow.Message) dnsrow.Message { m.TC = 1; m.ANCount = 0; return m }
+	chtest.Insert(t, s, []dnsrow.Message{
+		// over TCP: matched on the connection's ports, transport tcp
+		tcp(msg("h", 0, 0, 1, 0, "tcp.example", 1, 0), 40001),
+		tcp(msg("h", 30e6, 1, 1, 0, "tcp.example", 1, 0), 40001),
+		// a UDP response does not answer a TCP query with the same id and ports
+		tcp(msg("h", 1*sec, 0, 2, 0, "mixed.example", 1, 0), 40002),
+		msg("h", 1*sec+1e6, 1, 2, 40002, "mixed.example", 1, 0),
+		// response stamped 0.3 ms before its query: within the default skew of 0.5 ms
+		msg("h", 2*sec+300e3, 0, 3, 1003, "skew.example", 1, 0),
+		msg("h", 2*sec, 1, 3, 1003, "skew.example", 1, 0),
+		// response 2 ms before: outside the default skew
+		msg("h", 3*sec+2e6, 0, 4, 1004, "skew2.example", 1, 0),
+		msg("h", 3*sec, 1, 4, 1004, "skew2.example", 1, 0),
+		// truncated UDP answer, then the client retries over TCP from another port: the UDP
+		// attempt is answered, marked truncated_response, linked to the TCP query
+		msg("h", 4*sec, 0, 5, 1005, "big.example", 16, 0),
+		tc(msg("h", 4*sec+10e6, 1, 5, 1005, "big.example", 16, 0)),
+		tcp(msg("h", 4*sec+12e6, 0, 6, 0, "BIG.example", 16, 0), 40005),
+		tcp(msg("h", 4*sec+40e6, 1, 6, 0, "big.example", 16, 0), 40005),
+		// truncated answer and no TCP retry (a TCP query for another type does not count)
+		msg("h", 5*sec, 0, 7, 1007, "big2.example", 16, 0),
+		tc(msg("h", 5*sec+10e6, 1, 7, 1007, "big2.example", 16, 0)),
+		tcp(msg("h", 5*sec+12e6, 0, 8, 0, "big2.example", 1, 0), 40007),
+		tcp(msg("h", 5*sec+20e6, 1, 8, 0, "big2.example", 1, 0), 40007),
+		// the capture goes on
+		msg("h", 60*sec, 0, 9, 1009, "end.example", 1, 0),
+	})
+	got := chtest.Query(t, s, `SELECT toUnixTimestamp64Nano(query_ts) - `+itoa(base)+`, transport, qname, qtype, outcome, rtt_ms,
+		truncated_response, toUnixTimestamp64Nano(tcp_retry_ts) - `+itoa(base)+`
+		FROM dns_transactions WHERE qname != 'end.example' ORDER BY query_ts`, nil)
+	want := "" +
+		"0\ttcp\ttcp.example\t1\tanswered\t30\t0\t\\N\n" +
+		"1000000000\ttcp\tmixed.example\t1\tunanswered\t\\N\t0\t\\N\n" +
+		"2000300000\tudp\tskew.example\t1\tanswered\t0\t0\t\\N\n" +
+		"3002000000\tudp\tskew2.example\t1\tunanswered\t\\N\t0\t\\N\n" +
+		"4000000000\tudp\tbig.example\t16\tanswered\t10\t1\t4012000000\n" +
+		"4012000000\ttcp\tBIG.example\t16\tanswered\t28\t0\t\\N\n" +
+		"5000000000\tudp\tbig2.example\t16\tanswered\t10\t1\t\\N\n" +
+		"5012000000\ttcp\tbig2.example\t1\tanswered\t8\t0\t\\N\n"
+	if got != want {
+		t.Errorf("dns_transactions:\ngot\n%s\nwant\n%s", got, want)
+	}
+
+	// A wider tolerance takes in the response 2 ms early.
+	chtest.Query(t, s, `INSERT INTO dnsloss_settings (name, value) VALUES ('match_skew_ms', 5)`, nil)
+	if got := chtest.Query(t, s, `SELECT outcome, rtt_ms FROM dns_transactions WHERE qname = 'skew2.example'`, nil); got != "answered\t0\n" {
+		t.Errorf("5 ms skew: got %q, want answered with rtt 0", got)
+	}
+}
+
+// An attempt made while the capture dropped packets is flagged and left out of the ratio.
+func TestLossByHostExcludesCaptureLoss(t *testing.T) {
+	s := chtest.Fresh(t)
+	chtest.Insert(t, s, []dnsrow.Message{
+		msg("h", 1*sec, 0, 1, 1000, "a.example", 1, 0),  // in the lossy interval [0 s, 10 s): unanswered
+		msg("h", 11*sec, 0, 2, 1001, "b.example", 1, 0), // clean interval: unanswered
+		msg("h", 12*sec, 0, 3, 1002, "c.example", 1, 0), // clean: answered
+		msg("h", 12*sec+1e6, 1, 3, 1002, "c.example", 1, 0),
+		msg("h", 13*sec, 0, 4, 1003, "d.example", 1, 0), // clean: answered
+		msg("h", 13*sec+1e6, 1, 4, 1003, "d.example", 1, 0),
+		msg("h", 60*sec, 0, 5, 1004, "z.example", 1, 0), // unknown (end of capture)
+	})
+	chtest.Query(t, s, `INSERT INTO capture_stats (host, source, iface, start_ts, end_ts, packets, kernel_drops, tool_drops)
+		SELECT 'h', 'afpacket:eth0', 'eth0', fromUnixTimestamp64Nano(toInt64(`+itoa(base)+` + n * 10e9), 'UTC'),
+		fromUnixTimestamp64Nano(toInt64(`+itoa(base)+` + (n + 1) * 10e9), 'UTC'), 100, if(n = 0, 7, 0), 0
+		FROM (SELECT arrayJoin([0, 1, 2, 3, 4, 5, 6]) AS n)`, nil)
+	got := chtest.Query(t, s, `SELECT attempts, answered, unanswered, unknown, unanswered_ratio, capture_lossy FROM loss_by_host`, nil)
+	// 5 attempts: 2 answered, 2 unanswered, 1 unknown; 1 lossy. Ratio: 1 unanswered / 3 judged.
+	if want := "5\t2\t2\t1\t0.3333\t1\n"; got != want {
+		t.Errorf("loss_by_host: got %q, want %q", got, want)
+	}
+}

@@ -78,8 +78,7 @@ func Statements(sql string) []string {
 	return out
 }
 
-const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations
-(
+const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
     version    UInt32,
     name       String,
     applied_at DateTime DEFAULT now()
@@ -90,22 +89,31 @@ ORDER BY version`
 // Apply runs the migrations that store has not recorded in schema_migrations, in order, and
 // records each. It is idempotent: a second call changes nothing. It returns the versions applied.
 func Apply(ctx context.Context, store chstore.Store) ([]int, error) {
+	return apply(ctx, store, func(st string) ([]string, error) { return []string{st}, nil })
+}
+
+// ApplyCluster is Apply for a ClickHouse cluster: every statement is rewritten by c.Rewrite.
+func ApplyCluster(ctx context.Context, store chstore.Store, c Cluster) ([]int, error) {
+	return apply(ctx, store, c.Rewrite)
+}
+
+func apply(ctx context.Context, store chstore.Store, rewrite func(string) ([]string, error)) ([]int, error) {
 	ms, err := Migrations()
 	if err != nil {
 		return nil, err
 	}
-	if err := store.Exec(ctx, migrationsTable, nil); err != nil {
-		return nil, fmt.Errorf("cannot create schema_migrations in %s: %w", store.Describe(), err)
-	}
-	out, err := store.Query(ctx, "SELECT version FROM schema_migrations ORDER BY version", nil, "TSV")
+	create, err := rewrite(migrationsTable)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read schema_migrations: %w", err)
+		return nil, err
 	}
-	done := map[int]bool{}
-	for _, l := range strings.Fields(string(out)) {
-		if v, err := strconv.Atoi(l); err == nil {
-			done[v] = true
+	for _, st := range create {
+		if err := store.Exec(ctx, st, nil); err != nil {
+			return nil, fmt.Errorf("cannot create schema_migrations in %s: %w", store.Describe(), err)
 		}
+	}
+	done, err := recorded(ctx, store)
+	if err != nil {
+		return nil, err
 	}
 	var applied []int
 	for _, m := range ms {
@@ -113,8 +121,14 @@ func Apply(ctx context.Context, store chstore.Store) ([]int, error) {
 			continue
 		}
 		for _, st := range Statements(m.SQL) {
-			if err := store.Exec(ctx, st, nil); err != nil {
-				return applied, fmt.Errorf("cannot apply schema migration %04d_%s: %w", m.Version, m.Name, err)
+			sts, err := rewrite(st)
+			if err != nil {
+				return applied, fmt.Errorf("schema migration %04d_%s: %w", m.Version, m.Name, err)
+			}
+			for _, st := range sts {
+				if err := store.Exec(ctx, st, nil); err != nil {
+					return applied, fmt.Errorf("cannot apply schema migration %04d_%s: %w", m.Version, m.Name, err)
+				}
 			}
 		}
 		err := store.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})",
@@ -125,4 +139,44 @@ func Apply(ctx context.Context, store chstore.Store) ([]int, error) {
 		applied = append(applied, m.Version)
 	}
 	return applied, nil
+}
+
+func recorded(ctx context.Context, store chstore.Store) (map[int]bool, error) {
+	out, err := store.Query(ctx, "SELECT version FROM schema_migrations ORDER BY version", nil, "TSV")
+	if err != nil {
+		return nil, fmt.Errorf("cannot read schema_migrations of %s: %w", store.Describe(), err)
+	}
+	done := map[int]bool{}
+	for _, l := range strings.Fields(string(out)) {
+		if v, err := strconv.Atoi(l); err == nil {
+			done[v] = true
+		}
+	}
+	return done, nil
+}
+
+// Pending returns the versions of the migrations that store has not recorded (all of them when
+// it has no schema_migrations table).
+func Pending(ctx context.Context, store chstore.Store) ([]int, error) {
+	ms, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	out, err := store.Query(ctx, "EXISTS TABLE schema_migrations", nil, "TSV")
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the schema of %s: %w", store.Describe(), err)
+	}
+	done := map[int]bool{}
+	if strings.TrimSpace(string(out)) == "1" {
+		if done, err = recorded(ctx, store); err != nil {
+			return nil, err
+		}
+	}
+	var pending []int
+	for _, m := range ms {
+		if !done[m.Version] {
+			pending = append(pending, m.Version)
+		}
+	}
+	return pending, nil
 }

@@ -52,3 +52,10 @@ func TestApplyIsIdempotent(t *testing.T) {
 	}
 }
 
+func TestPending(t *testing.T) {
+	s := chtest.Store(t)
+	got, err := schema.Pending(context.Background(), s)
+	if err != nil || len(got) != 0 {
+		t.Errorf("after Apply: got %v, %v; want no pending migration", got, err)
+	}
+}

@@ -13,7 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/dnsloss/dnsloss/internal/chstore"
-	"github.com/dnsloss/dnsloss/internal/collectorcmd"
+	"github.com/dnsloss/dnsloss/internal/dnswire"
 	"github.com/dnsloss/dnsloss/internal/ingest"
 	"github.com/dnsloss/dnsloss/internal/tabular"
 	"github.com/dnsloss/dnsloss/queries"
@@ -64,7 +64,7 @@ The store is the embedded ClickHouse engine in --db (default ./dnsloss-data).
 Views for your own SQL: dns_transactions (one row per query attempt), loss_by_host.`,
 		Writer:    stdout,
 		ErrWriter: stderr,
-		Flags:     []cli.Flag{dbFlag},
+		Flags:     append([]cli.Flag{dbFlag}, remoteFlags()...),
 		Commands: []*cli.Command{
 			{
 				Name:      "analyze",
@@ -146,9 +146,34 @@ as {name:Type} in the query, e.g.
 				Subcommands: []*cli.Command{{
 					Name:  "apply",
 					Usage: "create or upgrade the tables (versioned migrations) and views",
+					Description: `Applies the migrations in schema/ that the store has not recorded, then creates or
+replaces the views in queries/views. The embedded engine gets this on every command; a server
+(--clickhouse) only when you run it. On a cluster, --cluster NAME runs every statement ON
+CLUSTER NAME, makes each table a ReplicatedMergeTree named NAME_local (macros {shard} and
+{replica} must be defined on every server) with a Distributed table of the usual name over it.`,
+					Flags: []cli.Flag{&cli.StringFlag{Name: "cluster", Usage: "ClickHouse cluster name (with --clickhouse)"}},
 					Action: func(c *cli.Context) error {
+						cluster := c.String("cluster")
+						if cluster != "" && c.String("clickhouse") == "" {
+							return cli.Exit("--cluster needs --clickhouse URL (the embedded engine is a single server)", 2)
+						}
 						return withStore(c, func(ctx context.Context, s chstore.Store) error {
-							fmt.Fprintf(stdout, "schema of %s is up to date\n", s.Describe())
+							var applied []int
+							var err error
+							if cluster != "" {
+								cl := schema.Cluster{Name: cluster}
+								if applied, err = schema.ApplyCluster(ctx, s, cl); err == nil {
+									err = queries.ApplyViewsCluster(ctx, s, cl)
+								}
+							} else if c.String("clickhouse") != "" {
+								if applied, err = schema.Apply(ctx, s); err == nil {
+									err = queries.ApplyViews(ctx, s)
+								}
+							}
+							if err != nil {
+								return err
+							}
+							fmt.Fprintf(stdout, "schema of %s is up to date (applied now: %v)\n", s.Describe(), applied)
 							return nil
 						})
 					},
@@ -190,6 +215,7 @@ as {name:Type} in the query, e.g.
 					},
 				},
 			},
+			serveCommand(stderr),
 		},
 	}
 }
@@ -197,17 +223,27 @@ as {name:Type} in the query, e.g.
 // withStore opens the store named by the flags, brings its schema and views up to date, runs fn
 // and closes the store.
 func withStore(c *cli.Context, fn func(context.Context, chstore.Store) error) error {
-	s, err := openEmbedded(c.String("db"))
+	s, err := openStore(c)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	ctx := c.Context
-	if _, err := schema.Apply(ctx, s); err != nil {
+	if c.String("clickhouse") == "" {
+		// The embedded engine is ours: keep its schema and views up to date.
+		if err := applySchema(ctx, s); err != nil {
+			return err
+		}
+		return fn(ctx, s)
+	}
+	// A server's schema changes only when asked (schema apply), in its single-server or
+	// cluster form; say so when it is behind.
+	pending, err := schema.Pending(ctx, s)
+	if err != nil {
 		return err
 	}
-	if err := queries.ApplyViews(ctx, s); err != nil {
-		return err
+	if len(pending) > 0 && c.Command.Name != "apply" {
+		return fmt.Errorf("the schema of %s lacks migrations %v: run `analyzer --clickhouse URL schema apply` (add --cluster NAME on a cluster)", s.Describe(), pending)
 	}
 	return fn(ctx, s)
 }
@@ -216,7 +252,7 @@ func ingestFiles(ctx context.Context, c *cli.Context, s chstore.Store, stderr io
 	if c.NArg() == 0 {
 		return cli.Exit("no capture FILE given (e.g. analyzer "+c.Command.Name+" capture.pcap)", 2)
 	}
-	ports, err := collectorcmd.ParsePorts(c.String("ports"))
+	ports, err := dnswire.ParsePorts(c.String("ports"))
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}

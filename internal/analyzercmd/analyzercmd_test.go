@@ -194,3 +194,60 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("run after a failed one: exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// TestEveryPublicCapture: analyze exits 0 on every public capture in the repository, whatever
+// its oddities (fragments, TCP, cut records, invalid names, several interfaces).
+func TestEveryPublicCapture(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "dnswire", "testdata", "*.pcap*"))
+	if err != nil || len(files) < 25 {
+		t.Fatalf("found %d public captures (%v), want 25", len(files), err)
+	}
+	r := run(t, nil, append([]string{"--db", t.TempDir(), "analyze", "--quiet"}, files...)...)
+	if r.code != 0 || strings.Contains(r.stderr, "panic") {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+}
+
+// TestReassembledCaptures: queries whose messages came in IP fragments or over TCP get their
+// responses matched end to end (decode, reassembly, store, dns_transactions). The counts are
+// tshark's: frags.pcap and dnso1tcp.pcap hold 41 queries and their 41 responses, arkime dns-tcp
+// two connections of one query and one response each, 1qtcppadd one of each.
+func TestReassembledCaptures(t *testing.T) {
+	db := t.TempDir()
+	files := []string{
+		"DNS-OARC_dnscap__frags.pcap",
+		"DNS-OARC_dnscap__dnso1tcp.pcap",
+		"arkime_arkime__dns-tcp.pcap",
+		"DNS-OARC_dnscap__1qtcppadd.pcap",
+	}
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, filepath.Join("..", "dnswire", "testdata", f))
+	}
+	if r := run(t, nil, append([]string{"--db", db, "ingest"}, paths...)...); r.code != 0 {
+		t.Fatalf("ingest: exit %d: %s", r.code, r.stderr)
+	}
+	r := run(t, nil, "--db", db, "sql", "--format", "TSV",
+		"SELECT host, transport, count(), countIf(outcome = 'answered') FROM dns_transactions GROUP BY host, transport ORDER BY host")
+	want := "" +
+		"DNS-OARC_dnscap__1qtcppadd\ttcp\t1\t1\n" +
+		"DNS-OARC_dnscap__dnso1tcp\ttcp\t41\t41\n" +
+		"DNS-OARC_dnscap__frags\tudp\t41\t41\n" +
+		"arkime_arkime__dns-tcp\ttcp\t2\t2\n"
+	if r.stdout != want {
+		t.Errorf("host, transport, attempts, answered:\ngot\n%s\nwant\n%s\n%s", r.stdout, want, r.stderr)
+	}
+	r = run(t, nil, "--db", db, "sql", "--format", "TSV",
+		"SELECT host, countIf(ip_fragmented = 1), countIf(tcp_reassembled = 1), countIf(malformed != '') FROM dns_messages GROUP BY host ORDER BY host")
+	// frags.pcap has every message in fragments; in dnso1tcp each of the 41 queries spans two
+	// segments (its length prefix alone, then the message: tshark's tcp.segment.count is 2) and
+	// each response one.
+	want = "" +
+		"DNS-OARC_dnscap__1qtcppadd\t0\t0\t0\n" +
+		"DNS-OARC_dnscap__dnso1tcp\t0\t41\t0\n" +
+		"DNS-OARC_dnscap__frags\t82\t0\t0\n" +
+		"arkime_arkime__dns-tcp\t0\t0\t0\n"
+	if r.stdout != want {
+		t.Errorf("host, fragmented, TCP-reassembled, malformed rows:\ngot\n%s\nwant\n%s", r.stdout, want)
+	}
+}

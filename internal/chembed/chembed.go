@@ -79,8 +79,21 @@ func open(dir string) (*Store, error) {
 		lock.Close()
 		return nil, fmt.Errorf("cannot start the embedded engine in %q: %w", dir, err)
 	}
-	return &Store{dir: abs, lock: lock, conn: conn}, nil
+	s := &Store{dir: abs, lock: lock, conn: conn}
+	if _, err := s.runLocked(NoDeduplication, nil, "TSV", true); err != nil {
+		conn.Close()
+		lock.Close()
+		return nil, fmt.Errorf("cannot configure the embedded engine in %q: %w", dir, err)
+	}
+	return s, nil
 }
+
+// NoDeduplication is the engine's session default for inserts: the tables keep a deduplication
+// window (schema 0005) so that a batch retried with the same insert_deduplication_token is
+// stored once, but an insert without a token must not be dropped because its rows equal those of
+// a recent one (ingest --replace deletes a file's rows and inserts them again). A request that
+// carries a token turns deduplication back on for itself (see package chhttp).
+const NoDeduplication = "SET deduplicate_insert = 'disable'"
 
 // lockDir takes an exclusive, non-blocking flock on dir/dnsloss.lock and writes our pid into it.
 // The kernel releases the lock when the process dies, however it dies.
@@ -141,7 +154,7 @@ func cleanError(err error) error {
 
 // bind renames the parameters of sql to names used once in this session and returns the SET
 // statements that give them their values.
-func (s *Store) bind(sql string, params chstore.Params) (string, string, error) {
+func (s *Store) bind(sql string, params chstore.Params, escape bool) (string, string, error) {
 	if len(params) == 0 {
 		return sql, "", nil
 	}
@@ -155,7 +168,11 @@ func (s *Store) bind(sql string, params chstore.Params) (string, string, error) 
 	for _, n := range names {
 		unique := n + suffix
 		sql = strings.ReplaceAll(sql, "{"+n+":", "{"+unique+":")
-		fmt.Fprintf(&set, "SET param_%s = %s;\n", unique, chstore.QuoteString(chstore.EscapeParam(params[n])))
+		v := params[n]
+		if escape {
+			v = chstore.EscapeParam(v)
+		}
+		fmt.Fprintf(&set, "SET param_%s = %s;\n", unique, chstore.QuoteString(v))
 	}
 	return sql, set.String(), nil
 }
@@ -163,10 +180,16 @@ func (s *Store) bind(sql string, params chstore.Params) (string, string, error) 
 func (s *Store) run(sql string, params chstore.Params, format string) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.runLocked(sql, params, format, true)
+}
+
+// runLocked is run with s.mu held. escape says whether the parameter values are plain strings
+// (true) or already in ClickHouse's escaped form, as they arrive over HTTP (false).
+func (s *Store) runLocked(sql string, params chstore.Params, format string, escape bool) ([]byte, error) {
 	if s.conn == nil {
 		return nil, errors.New("embedded engine is closed")
 	}
-	sql, set, err := s.bind(sql, params)
+	sql, set, err := s.bind(sql, params, escape)
 	if err != nil {
 		return nil, err
 	}
@@ -216,12 +239,28 @@ func (s *Store) InsertNative(ctx context.Context, table, columns string, write f
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	sqlFor := func(path string) string {
+		return "INSERT INTO " + chstore.QuoteIdent(table) + " " + columns + " FROM INFILE " + chstore.QuoteString(path) +
+			" FORMAT Native"
+	}
+	run := func(sql string) error {
+		_, err := s.run(sql, nil, "TSV")
+		return err
+	}
+	if err := insertPipe(sqlFor, write, run); err != nil {
+		return fmt.Errorf("cannot insert into %s: %w", table, err)
+	}
+	return nil
+}
+
+// insertPipe runs the statement sqlFor(path) with run while write feeds the named pipe at path.
+func insertPipe(sqlFor func(path string) string, write func(w io.Writer) error, run func(sql string) error) error {
 	tmp, err := os.MkdirTemp("", "dnsloss-insert-")
 	if err != nil {
 		return fmt.Errorf("cannot create a temporary directory for the insert pipe: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	fifo := filepath.Join(tmp, "blocks.native")
+	fifo := filepath.Join(tmp, "blocks")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		return fmt.Errorf("cannot create the insert pipe %q: %w", fifo, err)
 	}
@@ -240,37 +279,27 @@ func (s *Store) InsertNative(ctx context.Context, table, columns string, write f
 		writeErr <- err
 	}()
 
-	sql := "INSERT INTO " + chstore.QuoteIdent(table) + " " + columns + " FROM INFILE " + chstore.QuoteString(fifo) + " FORMAT Native"
-	_, qerr := s.run(sql, nil, "TSV")
+	qerr := run(sqlFor(fifo))
+	var werr error
 	if qerr != nil {
-		// The engine may have failed before opening the pipe: open the read end ourselves so
-		// the writer's open returns, then drain it so its writes fail or finish.
-		if r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
-			go func() { io.Copy(io.Discard, blockingReader{r}); r.Close() }()
+		// The engine may have failed before opening the pipe, or stopped reading it: open the
+		// pipe ourselves so the writer's open returns (whether it has reached it yet or not),
+		// and drain it until the writer is done. O_RDWR never blocks and never reads EOF, so
+		// the drain stops when the writer has finished and we close the pipe.
+		r, err := os.OpenFile(fifo, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("%w (and cannot open the insert pipe to stop its writer: %v)", qerr, err)
 		}
+		drained := make(chan struct{})
+		go func() { io.Copy(io.Discard, r); close(drained) }()
+		werr = <-writeErr
+		r.Close()
+		<-drained
+		return qerr
 	}
-	werr := <-writeErr
+	werr = <-writeErr
 	if qerr != nil {
-		return fmt.Errorf("cannot insert into %s: %w", table, qerr)
+		return qerr
 	}
-	if werr != nil {
-		return fmt.Errorf("cannot insert into %s: %w", table, werr)
-	}
-	return nil
-}
-
-// blockingReader reads a non-blocking pipe until the writer closes it.
-type blockingReader struct{ f *os.File }
-
-func (b blockingReader) Read(p []byte) (int, error) {
-	for {
-		n, err := b.f.Read(p)
-		if n == 0 && errors.Is(err, syscall.EAGAIN) {
-			continue
-		}
-		if n == 0 && err == nil {
-			return 0, io.EOF
-		}
-		return n, err
-	}
+	return werr
 }

@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -46,10 +45,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Usage: "decode DNS traffic into dns_messages rows",
 		Description: `collector captures DNS traffic and turns every DNS message into one row.
 
-  collector read capture.pcap        print the rows of a capture file (no store needed)`,
+  collector read capture.pcap        print the rows of a capture file (no store needed)
+  collector capture -i eth0 --clickhouse clickhouse://host:9000/db   live capture into ClickHouse`,
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Commands: []*cli.Command{
+			captureCommand(stderr),
 			{
 				Name:      "read",
 				Usage:     "decode a capture file and print one line per DNS message",
@@ -70,30 +71,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 }
 
-// ParsePorts parses a comma-separated port list.
-func ParsePorts(s string) ([]uint16, error) {
-	var ports []uint16
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		n, err := strconv.ParseUint(f, 10, 16)
-		if err != nil || n == 0 {
-			return nil, fmt.Errorf("--ports: %q is not a port number (1-65535)", f)
-		}
-		ports = append(ports, uint16(n))
-	}
-	if len(ports) == 0 {
-		return nil, errors.New("--ports: no port given")
-	}
-	return ports, nil
-}
-
 var readColumns = []string{"ts", "host", "src", "dst", "transport", "id", "qr", "opcode", "rcode", "qname", "qtype", "ancount", "size", "malformed"}
 
 func read(c *cli.Context, path string, stdout, stderr io.Writer) error {
-	ports, err := ParsePorts(c.String("ports"))
+	ports, err := dnswire.ParsePorts(c.String("ports"))
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
@@ -142,16 +123,22 @@ func read(c *cli.Context, path string, stdout, stderr io.Writer) error {
 		}
 	}
 	var pkt pcapread.Packet
+	bad := 0
 	for {
 		err := rd.Next(&pkt)
 		if err == io.EOF {
 			break
 		}
+		if errors.Is(err, pcapread.ErrBadPacket) {
+			bad++
+			fmt.Fprintf(stderr, "collector: warning: %v (skipped)\n", err)
+			continue
+		}
+		if errors.Is(err, pcapread.ErrTruncatedFile) || errors.Is(err, pcapread.ErrCorrupt) {
+			fmt.Fprintf(stderr, "collector: warning: %v (the packets before it were read)\n", err)
+			break
+		}
 		if err != nil {
-			if errors.Is(err, pcapread.ErrTruncatedFile) {
-				fmt.Fprintf(stderr, "collector: warning: %v\n", err)
-				break
-			}
 			return err
 		}
 		dec.Decode(&dnswire.Frame{LinkType: pkt.LinkType, TS: pkt.TS, Data: pkt.Data, WireLen: pkt.WireLen, Iface: pkt.Iface}, emit)
@@ -159,8 +146,14 @@ func read(c *cli.Context, path string, stdout, stderr io.Writer) error {
 			return werr
 		}
 	}
+	// What the reassemblers still hold: datagrams and TCP messages that never completed.
+	dec.Flush(emit)
+	if werr != nil {
+		return werr
+	}
 	cw.Flush()
-	st := dec.Stats()
-	fmt.Fprintf(stderr, "%s: %d packets, %d DNS messages, %d not DNS, %d undecodable\n", path, st.Packets, st.DNSMessages, st.NonDNS+st.ShortDNS+st.UnsupportedLink, st.DecodeErrors)
+	cs := ingest.CaptureStats(dec.Stats(), bad)
+	fmt.Fprintf(stderr, "%s: %d packets, %d DNS messages, %d not DNS, %d undecodable, %d lost to reassembly\n",
+		path, cs["packets"], cs["dns_messages"], cs["non_dns"], cs["decode_errors"], cs["reassembly_drops"])
 	return cw.Error()
 }

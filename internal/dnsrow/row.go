@@ -23,7 +23,7 @@ const (
 	ReasonNone          = ""
 	ReasonShortHeader   = "short-header" // fewer than 12 bytes of DNS header: no row is written
 	ReasonNameLoop      = "name-loop"    // a compression pointer loop in a name
-	ReasonBadPointer    = "bad-pointer"  // a compression pointer past the end or forward
+	ReasonBadPointer    = "bad-pointer"  // a compression pointer past the end of the message
 	ReasonBadLabel      = "bad-label"    // a label type that is not defined (0x40, 0x80)
 	ReasonNameTooLong   = "name-too-long"
 	ReasonShortName     = "short-name" // the message ends inside a name

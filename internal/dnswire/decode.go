@@ -1,6 +1,12 @@
-// Package dnswire decodes captured frames (link layer, IPv4/IPv6, UDP) into DNS messages, one
-// dnsrow.Message per message, and parses DNS messages with a parser of its own that allocates
+// Package dnswire decodes captured frames (link layer, IPv4/IPv6, UDP, TCP) into DNS messages,
+// one dnsrow.Message per message, and parses DNS messages with a parser of its own that allocates
 // nothing per message.
+//
+// IP fragments go through an internal/ipfrag Reassembler and DNS over TCP through an
+// internal/tcpdns Table, both bounded by Config; a datagram whose fragments never all arrived
+// and a TCP message cut by a gap still become rows, marked "incomplete", when their first bytes
+// hold a DNS header. Call Decoder.Flush at the end of a capture, and Decoder.Expire from time to
+// time on a live one, so that what the reassemblers hold comes out.
 //
 // Header parsing is done by hand on the layer constants rather than with gopacket's
 // DecodingLayerParser: it is several times faster (see BenchmarkDecodeUDP and
@@ -13,6 +19,8 @@ import (
 	"fmt"
 
 	"github.com/dnsloss/dnsloss/internal/dnsrow"
+	"github.com/dnsloss/dnsloss/internal/ipfrag"
+	"github.com/dnsloss/dnsloss/internal/tcpdns"
 )
 
 // Link types (LINKTYPE_* numbers as written in pcap and pcapng files). They are uint16 because
@@ -45,26 +53,64 @@ type Frame struct {
 
 // Config configures a Decoder.
 type Config struct {
-	Ports  []uint16 // UDP/TCP ports carrying DNS; default {53}
-	Host   string   // capture point, stamped into every Message
-	Source string   // capture source (file path or live interface), stamped into every Message
+	Ports  []uint16      // UDP/TCP ports carrying DNS; default {53}
+	Host   string        // capture point, stamped into every Message
+	Source string        // capture source (file path or live interface), stamped into every Message
+	IPFrag ipfrag.Config // bounds of IP reassembly; zero fields take ipfrag's defaults
+	TCP    tcpdns.Config // bounds of DNS-over-TCP reassembly; zero fields take tcpdns's defaults
 }
 
-// Stats counts what a Decoder saw. Every packet lands in exactly one of the buckets
-// DNSMessages, ShortDNS, NonDNS, DecodeErrors, UnsupportedLink, Fragments and TCPSegments, so they
-// add up to Packets. Malformed and Truncated count among DNSMessages.
+// Stats counts what a Decoder saw. Since a fragment or a TCP segment may complete zero, one or
+// several messages, the counters are kept in three ledgers, each of which adds up exactly:
+//
+//   - Packets: every frame lands in exactly one of UDP, ShortDNS, NonDNS, DecodeErrors,
+//     UnsupportedLink, Fragments and TCPSegments.
+//   - Rows: DNSMessages = UDP + FragMessages + TCPMessages. Malformed, Truncated and Incomplete
+//     count among them.
+//   - Reassembly outcomes: every fragmented datagram the decoder is done with (reassembled, given
+//     up incomplete, or a first fragment cut by the snaplen and decoded alone; FragDatagrams) is a
+//     row or not DNS: FragDatagrams = FragMessages + FragNotDNS + FragTCP. Every message framed
+//     from TCP is a row or too short: TCP.Messages = TCPMessages + TCPShort.
+//
+// IPFrag and TCP are the reassemblers' own counters (fragments accepted, duplicates, overlaps,
+// evictions, gaps, bytes lost and dropped, flows evicted and expired, current and peak state).
 type Stats struct {
 	Packets         uint64
-	DNSMessages     uint64 // rows emitted
+	UDP             uint64 // unfragmented UDP datagrams on a DNS port with a DNS header: one row each
 	ShortDNS        uint64 // UDP on a DNS port with fewer than 12 bytes of DNS header: no row
 	NonDNS          uint64 // not UDP/TCP on a DNS port (ICMP, ARP, other ports, ...)
-	DecodeErrors    uint64 // broken link, IP or UDP header
+	DecodeErrors    uint64 // broken link, IP, UDP or TCP header
 	UnsupportedLink uint64
-	Fragments       uint64 // IP fragments (reassembly hook, see Decoder.fragment)
-	TCPSegments     uint64 // TCP on a DNS port (reassembly hook, see Decoder.tcp)
+	Fragments       uint64 // IP fragments (any protocol), handed to IP reassembly
+	TCPSegments     uint64 // TCP segments on a DNS port, handed to TCP reassembly
 
-	Malformed uint64 // rows with a malformed reason other than "truncated"
-	Truncated uint64 // rows cut short by the capture's snaplen
+	DNSMessages  uint64 // rows emitted
+	FragMessages uint64 // rows from fragmented datagrams (marked IPFragmented)
+	TCPMessages  uint64 // rows from TCP streams
+	Malformed    uint64 // rows with a malformed reason other than "truncated" ("incomplete" included)
+	Truncated    uint64 // rows cut short by the capture's snaplen
+	Incomplete   uint64 // rows marked "incomplete": fragments or TCP bytes of them never arrived
+
+	FragDatagrams uint64 // fragmented datagrams done with: reassembled, given up incomplete, or first fragment cut by the capture
+	FragNotDNS    uint64 // of those, not UDP on a DNS port with a DNS header in what arrived (no row)
+	FragTCP       uint64 // of those, TCP on a DNS port, handed to TCP reassembly
+	FragCut       uint64 // fragments cut short by the capture's snaplen (not reassembled; a first one is decoded alone)
+	FragsLost     uint64 // fragments held in datagrams given up incomplete
+	TCPShort      uint64 // messages framed from TCP with fewer than 12 bytes (no row)
+
+	IPFrag ipfrag.Stats
+	TCP    tcpdns.Stats
+}
+
+// ReassemblyDrops is what reassembly could not turn into whole messages, as capture_stats'
+// reassembly_drops counts it: IP fragments (held in datagrams given up incomplete, rejected as
+// malformed or cut by the capture, or belonging to datagrams abandoned for overlaps: those count
+// once per datagram) plus TCP bytes (never captured inside a connection's sequence space, or
+// captured but not framed into a message: skipped to resynchronise, tails of incomplete
+// messages).
+func (s Stats) ReassemblyDrops() uint64 {
+	return s.FragsLost + s.FragCut + s.IPFrag.Invalid + s.IPFrag.DroppedFragments + s.IPFrag.Overlaps +
+		s.TCP.LostBytes + s.TCP.BytesDropped
 }
 
 // Decoder turns frames into DNS messages. It is not safe for concurrent use; use one per
@@ -73,11 +119,21 @@ type Decoder struct {
 	ports [1024]uint64 // bitmap of DNS ports
 	msg   dnsrow.Message
 	stats Stats
+
+	frag    *ipfrag.Reassembler
+	tcpt    *tcpdns.Table
+	tcpEmit tcpdns.Emit           // d.tcpMessage, bound once
+	emit    func(*dnsrow.Message) // the caller's emit during a call that may release reassembled messages
+	ifaces  []string              // interface names seen on TCP segments, by tag index
+	ifaceIx map[string]uint32     // and their indexes
 }
 
 // NewDecoder returns a decoder for cfg.
 func NewDecoder(cfg Config) *Decoder {
-	d := &Decoder{}
+	d := &Decoder{ifaces: []string{""}, ifaceIx: map[string]uint32{"": 0}}
+	d.frag = ipfrag.New(cfg.IPFrag, d.incomplete)
+	d.tcpt = tcpdns.New(cfg.TCP)
+	d.tcpEmit = d.tcpMessage
 	ports := cfg.Ports
 	if len(ports) == 0 {
 		ports = []uint16{53}
@@ -91,7 +147,12 @@ func NewDecoder(cfg Config) *Decoder {
 }
 
 // Stats returns the counters so far.
-func (d *Decoder) Stats() Stats { return d.stats }
+func (d *Decoder) Stats() Stats {
+	s := d.stats
+	s.IPFrag = d.frag.Stats()
+	s.TCP = d.tcpt.Stats()
+	return s
+}
 
 func (d *Decoder) isDNSPort(p uint16) bool { return d.ports[p>>6]&(1<<(p&63)) != 0 }
 
@@ -115,8 +176,12 @@ const (
 	etherQinQ  = 0x9100 // pre-standard QinQ
 )
 
-// Decode decodes one frame and calls emit for each DNS message in it (at most one for UDP). The
-// Message passed to emit is reused: copy what you keep (dnsrow.Batch.Append does).
+// Decode decodes one frame and calls emit for each DNS message it gives: one for a UDP datagram,
+// and any number for a fragment that completes a datagram or a TCP segment (the messages it
+// completes, in either direction of its connection, and those it forces out of the reassemblers'
+// bounds). The Message passed to emit is reused: copy what you keep (dnsrow.Batch.Append does).
+// Make emit once and pass the same function to every call: the reassemblers' callbacks hold it
+// during the call, so a closure made anew for each call would cost an allocation per packet.
 func (d *Decoder) Decode(f *Frame, emit func(*dnsrow.Message)) {
 	d.stats.Packets++
 	b := f.Data
@@ -233,7 +298,8 @@ func (d *Decoder) ipv4(f *Frame, dir uint8, b []byte, emit func(*dnsrow.Message)
 		d.stats.DecodeErrors++
 		return
 	}
-	if len(b) > total {
+	cut := len(b) < total // the capture's snaplen
+	if !cut {
 		b = b[:total] // Ethernet padding or trailer
 	}
 	var h ipHeader
@@ -242,11 +308,21 @@ func (d *Decoder) ipv4(f *Frame, dir uint8, b []byte, emit func(*dnsrow.Message)
 	copy(h.src[12:], b[12:16])
 	h.dst[10], h.dst[11] = 0xff, 0xff
 	copy(h.dst[12:], b[16:20])
-	if binary.BigEndian.Uint16(b[6:])&0x3fff != 0 { // MF set or fragment offset != 0
-		d.fragment(f, dir, &h, b)
+	if fo := binary.BigEndian.Uint16(b[6:]); fo&0x3fff != 0 { // MF set or fragment offset != 0
+		d.stats.Fragments++
+		if cut {
+			d.fragmentCut(f, dir, &h, b[9], fo&0x1fff == 0, b[ihl:], emit)
+			return
+		}
+		d.emit = emit
+		dg, complete, err := d.frag.AddIPv4(f.TS, b)
+		d.emit = nil
+		if err == nil && complete {
+			d.reassembled(f, dir, &h, &dg, emit)
+		}
 		return
 	}
-	d.transport(f, dir, &h, b[9], b[ihl:], total-ihl, emit)
+	d.transport(f, dir, &h, b[9], b[ihl:], total-ihl, fromPacket, emit)
 }
 
 func (d *Decoder) ipv6(f *Frame, dir uint8, b []byte, emit func(*dnsrow.Message)) {
@@ -262,9 +338,12 @@ func (d *Decoder) ipv6(f *Frame, dir uint8, b []byte, emit func(*dnsrow.Message)
 	h.version = 6
 	copy(h.src[:], b[8:24])
 	copy(h.dst[:], b[24:40])
-	next := b[6]
-	full := b
-	b = b[40:]
+	d.ipv6Next(f, dir, &h, b[6], b[40:], plen, fromPacket, emit)
+}
+
+// ipv6Next walks the IPv6 extension headers from next, over the payload b (captured bytes) whose
+// length on the wire is plen, to the transport layer.
+func (d *Decoder) ipv6Next(f *Frame, dir uint8, h *ipHeader, next uint8, b []byte, plen int, o origin, emit func(*dnsrow.Message)) {
 	if len(b) > plen {
 		b = b[:plen]
 	}
@@ -272,69 +351,82 @@ func (d *Decoder) ipv6(f *Frame, dir uint8, b []byte, emit func(*dnsrow.Message)
 		switch next {
 		case 0, 43, 60: // hop-by-hop, routing, destination options
 			if len(b) < 8 {
-				d.stats.DecodeErrors++
+				d.count(o, &d.stats.DecodeErrors)
 				return
 			}
 			n := (int(b[1]) + 1) * 8
 			if n > len(b) || n > plen {
-				d.stats.DecodeErrors++
+				d.count(o, &d.stats.DecodeErrors)
 				return
 			}
 			next, b, plen = b[0], b[n:], plen-n
 		case 51: // authentication header
 			if len(b) < 8 {
-				d.stats.DecodeErrors++
+				d.count(o, &d.stats.DecodeErrors)
 				return
 			}
 			n := (int(b[1]) + 2) * 4
 			if n > len(b) || n > plen {
-				d.stats.DecodeErrors++
+				d.count(o, &d.stats.DecodeErrors)
 				return
 			}
 			next, b, plen = b[0], b[n:], plen-n
 		case 44: // fragment
-			d.fragment(f, dir, &h, full)
+			if o != fromPacket { // a fragment inside a reassembled datagram
+				d.count(o, &d.stats.DecodeErrors)
+				return
+			}
+			d.fragment6(f, dir, h, b, plen, emit)
 			return
 		default:
-			d.transport(f, dir, &h, next, b, plen, emit)
+			d.transport(f, dir, h, next, b, plen, o, emit)
 			return
 		}
 	}
 }
 
-// fragment is the hook for IP reassembly (internal/ipfrag, a later task): b is the whole IP
-// packet (IPv4 header, or IPv6 header with its extension headers) of one fragment. For now
-// fragments are only counted.
-func (d *Decoder) fragment(f *Frame, dir uint8, h *ipHeader, b []byte) {
-	d.stats.Fragments++
+// origin says where an IP payload handed to transport came from.
+type origin uint8
+
+const (
+	fromPacket     origin = iota // an unfragmented packet
+	fromDatagram                 // a datagram reassembled from fragments
+	fromFirstCut                 // a first fragment cut short by the capture, decoded alone
+	fromIncomplete               // the first part of a datagram whose fragments never all arrived
+)
+
+// count adds one to the packet bucket c for a packet, and to FragNotDNS for a datagram.
+func (d *Decoder) count(o origin, c *uint64) {
+	if o == fromPacket {
+		*c++
+	} else {
+		d.stats.FragNotDNS++
+	}
 }
 
-// tcp is the hook for TCP stream reassembly (internal/tcpdns, a later task): b is the TCP
-// segment (header and the captured part of its payload) on a DNS port. For now segments are only
-// counted.
-func (d *Decoder) tcp(f *Frame, dir uint8, h *ipHeader, b []byte) {
-	d.stats.TCPSegments++
-}
+// maxWire is the wire length given for a datagram whose length is unknown (cut or incomplete):
+// the UDP length field then says how long it was.
+const maxWire = 1 << 20
 
 // transport handles the IP payload b (captured bytes) whose length on the wire is wireLen.
-func (d *Decoder) transport(f *Frame, dir uint8, h *ipHeader, proto uint8, b []byte, wireLen int, emit func(*dnsrow.Message)) {
+func (d *Decoder) transport(f *Frame, dir uint8, h *ipHeader, proto uint8, b []byte, wireLen int, o origin, emit func(*dnsrow.Message)) {
 	switch proto {
 	case 17:
 		if len(b) < 8 {
-			d.stats.DecodeErrors++
+			d.count(o, &d.stats.DecodeErrors)
 			return
 		}
 		sport, dport := binary.BigEndian.Uint16(b[0:]), binary.BigEndian.Uint16(b[2:])
 		if !d.isDNSPort(sport) && !d.isDNSPort(dport) {
-			d.stats.NonDNS++
+			d.count(o, &d.stats.NonDNS)
 			return
 		}
 		ulen := int(binary.BigEndian.Uint16(b[4:]))
-		if ulen == 0 && wireLen > 0xffff {
+		if ulen == 0 && wireLen > 0xffff && o == fromPacket {
 			ulen = wireLen // IPv6 jumbogram
 		}
 		if ulen < 8 || ulen > wireLen {
-			d.stats.DecodeErrors++
+			d.count(o, &d.stats.DecodeErrors)
 			return
 		}
 		payload := b[8:]
@@ -346,7 +438,7 @@ func (d *Decoder) transport(f *Frame, dir uint8, h *ipHeader, proto uint8, b []b
 			cut = true
 		}
 		if len(payload) < headerLen {
-			d.stats.ShortDNS++
+			d.count(o, &d.stats.ShortDNS)
 			return
 		}
 		m := &d.msg
@@ -361,30 +453,63 @@ func (d *Decoder) transport(f *Frame, dir uint8, h *ipHeader, proto uint8, b []b
 		m.Size = uint32(size)
 		reason := ParseMessage(payload, m)
 		if cut {
-			m.Truncated = 1
-			d.stats.Truncated++
-			switch reason {
-			case dnsrow.ReasonShortName, dnsrow.ReasonShortQuestion, dnsrow.ReasonShortRR,
-				dnsrow.ReasonShortRData, dnsrow.ReasonBadPointer:
-				reason = setReason(m, dnsrow.ReasonTruncated)
+			if o == fromIncomplete {
+				reason = d.markIncomplete(m, reason)
+			} else {
+				m.Truncated = 1
+				d.stats.Truncated++
+				if cutReason(reason) {
+					reason = setReason(m, dnsrow.ReasonTruncated)
+				}
 			}
 		}
 		if reason != dnsrow.ReasonNone && reason != dnsrow.ReasonTruncated {
 			d.stats.Malformed++
 		}
+		if o == fromPacket {
+			d.stats.UDP++
+		} else {
+			m.IPFragmented = 1
+			d.stats.FragMessages++
+		}
 		d.stats.DNSMessages++
 		emit(m)
 	case 6:
 		if len(b) < 20 {
-			d.stats.DecodeErrors++
+			d.count(o, &d.stats.DecodeErrors)
 			return
 		}
 		if !d.isDNSPort(binary.BigEndian.Uint16(b[0:])) && !d.isDNSPort(binary.BigEndian.Uint16(b[2:])) {
-			d.stats.NonDNS++
+			d.count(o, &d.stats.NonDNS)
 			return
 		}
-		d.tcp(f, dir, h, b)
+		if o == fromFirstCut || o == fromIncomplete {
+			d.stats.FragNotDNS++ // the rest of the segment is missing: no sequence space to follow
+			return
+		}
+		d.tcp(f, dir, h, b, o, emit)
 	default:
-		d.stats.NonDNS++
+		d.count(o, &d.stats.NonDNS)
 	}
+}
+
+// cutReason says whether reason is what a message cut short gives (rather than a fault in the
+// bytes that did arrive).
+func cutReason(reason string) bool {
+	switch reason {
+	case dnsrow.ReasonShortName, dnsrow.ReasonShortQuestion, dnsrow.ReasonShortRR,
+		dnsrow.ReasonShortRData, dnsrow.ReasonBadPointer:
+		return true
+	}
+	return false
+}
+
+// markIncomplete marks m as a message some of whose bytes never arrived, and returns its reason:
+// "incomplete", unless the bytes that did arrive show a fault of their own.
+func (d *Decoder) markIncomplete(m *dnsrow.Message, reason string) string {
+	d.stats.Incomplete++
+	if reason == dnsrow.ReasonNone || cutReason(reason) {
+		return setReason(m, dnsrow.ReasonIncomplete)
+	}
+	return reason
 }

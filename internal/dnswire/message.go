@@ -24,11 +24,13 @@ const (
 // when the message decoded fully), and sets m.Malformed to it. What was decoded before the
 // problem stays in m. A message shorter than the 12-byte header gives ReasonShortHeader and fills
 // nothing. Bytes after a complete message are ignored. m.QName is rebuilt in place (its capacity
-// is reused), so ParseMessage allocates nothing once m's buffers have grown. It does not reset
-// the other fields of m.
+// is reused), so ParseMessage allocates nothing once m's buffers have grown. It sets every DNS
+// field of m (header to EDNS); the packet fields (addresses, ports, Size, ...) are the caller's.
 func ParseMessage(msg []byte, m *dnsrow.Message) string {
 	m.QName = m.QName[:0]
 	m.EDNSOptions = m.EDNSOptions[:0]
+	m.QType, m.QClass = 0, 0
+	m.EDNS, m.EDNSUDPSize, m.EDNSDO, m.EDNSVersion = 0, 0, 0, 0
 	if len(msg) < headerLen {
 		return setReason(m, dnsrow.ReasonShortHeader)
 	}
@@ -248,15 +250,27 @@ func appendName(dst, msg []byte, off int) ([]byte, int, string) {
 	}
 }
 
+// escapes classifies each byte of a label for presentation form: '0' written as it is,
+// '1' written after a backslash (. \ " ( ) ; @ $), '2' written as \DDD (outside 0x21-0x7e).
+const escapes = "2222222222222222222222222222222220101000110000100000000000010000" +
+	"1000000000000000000000000000100000000000000000000000000000000002" +
+	"2222222222222222222222222222222222222222222222222222222222222222" +
+	"2222222222222222222222222222222222222222222222222222222222222222"
+
 func appendLabel(dst, label []byte) []byte {
-	for _, b := range label {
-		switch {
-		case b < 0x21 || b > 0x7e:
-			dst = append(dst, '\\', '0'+b/100, '0'+b/10%10, '0'+b%10)
-		case b == '.' || b == '\\' || b == '"' || b == '(' || b == ')' || b == ';' || b == '@' || b == '$':
+	i := 0
+	for i < len(label) && escapes[label[i]] == '0' {
+		i++
+	}
+	dst = append(dst, label[:i]...)
+	for _, b := range label[i:] {
+		switch escapes[b] {
+		case '0':
+			dst = append(dst, b)
+		case '1':
 			dst = append(dst, '\\', b)
 		default:
-			dst = append(dst, b)
+			dst = append(dst, '\\', '0'+b/100, '0'+b/10%10, '0'+b%10)
 		}
 	}
 	return dst

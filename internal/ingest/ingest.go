@@ -39,6 +39,8 @@ type Result struct {
 	Skipped bool // already in the store and Options.Replace was false
 	Stats   dnswire.Stats
 	Packets int64
+	// BadRecords counts capture records the reader skipped as inconsistent.
+	BadRecords int
 	// ReadError is a non-fatal problem reading the file (e.g. a cut-short last record); what was
 	// read before it is stored.
 	ReadError error
@@ -145,11 +147,15 @@ func File(ctx context.Context, store chstore.Store, path string, opt Options) (R
 			if err == io.EOF {
 				break
 			}
+			if errors.Is(err, pcapread.ErrBadPacket) {
+				res.BadRecords++ // the reader skips it and goes on
+				continue
+			}
+			if errors.Is(err, pcapread.ErrTruncatedFile) || errors.Is(err, pcapread.ErrCorrupt) {
+				res.ReadError = err // what came before it is stored
+				break
+			}
 			if err != nil {
-				if errors.Is(err, pcapread.ErrTruncatedFile) {
-					res.ReadError = err
-					break
-				}
 				return err
 			}
 			if !checked[pkt.LinkType] {
@@ -173,6 +179,8 @@ func File(ctx context.Context, store chstore.Store, path string, opt Options) (R
 			}
 			prog.update(rd.Offset(), rd.Packets(), dec.Stats().DNSMessages)
 		}
+		// What the reassemblers still hold: datagrams and TCP messages that never completed.
+		dec.Flush(emit)
 		return flush()
 	}
 	if err := store.InsertNative(ctx, dnsrow.Table, dnsrow.NewBatch().Columns(), write); err != nil {
@@ -191,20 +199,34 @@ func File(ctx context.Context, store chstore.Store, path string, opt Options) (R
 	return res, nil
 }
 
+// CaptureStats maps a decoder's counters (and the records the reader skipped) onto the counter
+// columns of capture_stats.
+func CaptureStats(st dnswire.Stats, badRecords int) map[string]uint64 {
+	return map[string]uint64{
+		"packets":      st.Packets,
+		"dns_messages": st.DNSMessages,
+		// Packets that are not DNS, and reassembled datagrams and TCP messages that are not either.
+		"non_dns":          st.NonDNS + st.ShortDNS + st.UnsupportedLink + st.FragNotDNS + st.TCPShort,
+		"malformed":        st.Malformed,
+		"truncated":        st.Truncated,
+		"decode_errors":    st.DecodeErrors + uint64(badRecords),
+		"reassembly_drops": st.ReassemblyDrops(),
+	}
+}
+
 func recordStats(ctx context.Context, store chstore.Store, res Result, source string, first, last int64) error {
-	st := res.Stats
-	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	c := CaptureStats(res.Stats, res.BadRecords)
+	u := func(k string) string { return strconv.FormatUint(c[k], 10) }
 	p := chstore.Params{
 		"host": res.Host, "source": source,
 		"start": strconv.FormatInt(first, 10), "end": strconv.FormatInt(last, 10),
-		"packets": u(st.Packets), "dns": u(st.DNSMessages),
-		"non_dns": u(st.NonDNS + st.ShortDNS + st.UnsupportedLink), "malformed": u(st.Malformed),
-		"truncated": u(st.Truncated), "errors": u(st.DecodeErrors),
+		"packets": u("packets"), "dns": u("dns_messages"), "non_dns": u("non_dns"), "malformed": u("malformed"),
+		"truncated": u("truncated"), "errors": u("decode_errors"), "reassembly": u("reassembly_drops"),
 	}
 	err := store.Exec(ctx, `INSERT INTO capture_stats
 		(host, source, iface, start_ts, end_ts, packets, kernel_drops, tool_drops, dns_messages, non_dns, malformed, truncated, decode_errors, reassembly_drops, rows_dropped)
 		SELECT {host:String}, {source:String}, '', fromUnixTimestamp64Nano({start:Int64}, 'UTC'), fromUnixTimestamp64Nano({end:Int64}, 'UTC'),
-		{packets:UInt64}, 0, 0, {dns:UInt64}, {non_dns:UInt64}, {malformed:UInt64}, {truncated:UInt64}, {errors:UInt64}, 0, 0`, p)
+		{packets:UInt64}, 0, 0, {dns:UInt64}, {non_dns:UInt64}, {malformed:UInt64}, {truncated:UInt64}, {errors:UInt64}, {reassembly:UInt64}, 0`, p)
 	if err != nil {
 		return fmt.Errorf("cannot record capture statistics of %q: %w", res.Path, err)
 	}

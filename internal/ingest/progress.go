@@ -51,9 +51,9 @@ func (p *progress) done(r Result) {
 	if p.w == nil {
 		return
 	}
-	s := r.Stats
-	fmt.Fprintf(p.w, "ingest %s: host %s, %d packets, %d DNS messages (%d malformed, %d truncated), %d not DNS, %d undecodable, in %.2fs\n",
-		p.name, r.Host, r.Packets, s.DNSMessages, s.Malformed, s.Truncated, s.NonDNS+s.ShortDNS+s.UnsupportedLink, s.DecodeErrors, r.Elapsed.Seconds())
+	c := CaptureStats(r.Stats, r.BadRecords)
+	fmt.Fprintf(p.w, "ingest %s: host %s, %d packets, %d DNS messages (%d malformed, %d truncated), %d not DNS, %d undecodable, %d lost to reassembly, in %.2fs\n",
+		p.name, r.Host, r.Packets, c["dns_messages"], c["malformed"], c["truncated"], c["non_dns"], c["decode_errors"], c["reassembly_drops"], r.Elapsed.Seconds())
 	if r.ReadError != nil {
 		fmt.Fprintf(p.w, "ingest %s: warning: %v (packets before it were stored)\n", p.name, r.ReadError)
 	}

@@ -106,6 +106,7 @@ func decode(path string, native bool, out string) error {
 			}
 		}
 	}
+	dec.Flush(emit) // messages still held by IP or TCP reassembly, as ingest does
 	if err := flush(); err != nil {
 		return err
 	}
