@@ -6,8 +6,10 @@ BIN       := bin
 DEMO_DB   ?= out/demo-data
 # Debian packages the tests use (live-capture lab, independent decoders, browser checks).
 TEST_APT  ?= tcpdump iproute2 nftables dnsmasq-base libpcap-dev ethtool chromium fonts-dejavu-core
+# Debian packages the benchmark compares against (references measured in the same run).
+BENCH_APT ?= tcpdump tshark
 
-.PHONY: all setup build demo test test-short fuzz vet clean
+.PHONY: all setup build demo test test-short fuzz vet bench clean
 
 all: build
 
@@ -35,6 +37,11 @@ test: setup vet
 FUZZTIME ?= 10s
 fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
+
+# Performance figures beside their references (see BENCHMARKS.md); builds its inputs in out/bench.
+bench: export DNSLOSS_APT = $(BENCH_APT)
+bench: setup
+	@scripts/bench.sh
 
 vet:
 	@$(GO) vet ./...

@@ -28,6 +28,11 @@ install_apt() {
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
+  # tshark's wireshark-common asks whether non-root users may capture: answer no, without asking.
+  case " ${missing[*]} " in
+    *" tshark "*|*" wireshark-common "*)
+      echo 'wireshark-common wireshark-common/install-setuid boolean false' | $sudo debconf-set-selections ;;
+  esac
   $sudo apt-get update -qq >&2 || { say "apt-get update failed"; exit 1; }
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || { say "apt-get install ${missing[*]} failed"; exit 1; }
 }

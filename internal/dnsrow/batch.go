@@ -13,7 +13,7 @@ const Table = "dns_messages"
 // Batch accumulates Messages column by column and encodes them as one ClickHouse Native block.
 // The zero value is not usable; call NewBatch.
 type Batch struct {
-	host, iface, source, direction, transport, malformed *proto.ColLowCardinality[string]
+	host, iface, source, direction, transport, malformed *lowCardinality
 	ts                                                   *proto.ColDateTime64
 	ipVersion                                            proto.ColUInt8
 	srcIP, dstIP                                         proto.ColIPv6
@@ -31,23 +31,21 @@ type Batch struct {
 	size                                                 proto.ColUInt32
 	ipFragmented, tcpReassembled, truncated              proto.ColUInt8
 
-	input   proto.Input
-	strings map[string]string // interned low-cardinality strings, so appending does not allocate
-	rows    int
+	input proto.Input
+	rows  int
 }
 
 // NewBatch returns an empty batch.
 func NewBatch() *Batch {
 	b := &Batch{
-		host:        new(proto.ColStr).LowCardinality(),
-		iface:       new(proto.ColStr).LowCardinality(),
-		source:      new(proto.ColStr).LowCardinality(),
-		direction:   new(proto.ColStr).LowCardinality(),
-		transport:   new(proto.ColStr).LowCardinality(),
-		malformed:   new(proto.ColStr).LowCardinality(),
+		host:        newLowCardinality(),
+		iface:       newLowCardinality(),
+		source:      newLowCardinality(),
+		direction:   newLowCardinality(),
+		transport:   newLowCardinality(),
+		malformed:   newLowCardinality(),
 		ts:          new(proto.ColDateTime64).WithPrecision(proto.PrecisionNano),
 		ednsOptions: new(proto.ColUInt16).Array(),
-		strings:     make(map[string]string),
 	}
 	b.input = proto.Input{
 		{Name: "host", Data: b.host},
@@ -92,15 +90,6 @@ func NewBatch() *Batch {
 	return b
 }
 
-func (b *Batch) intern(v []byte) string {
-	if s, ok := b.strings[string(v)]; ok {
-		return s
-	}
-	s := string(v)
-	b.strings[s] = s
-	return s
-}
-
 var directionNames = [...]string{DirUnknown: "", DirIn: "in", DirOut: "out"}
 
 // TransportName returns "udp", "tcp", or the protocol number for anything else.
@@ -116,9 +105,9 @@ func TransportName(t uint8) string {
 
 // Append copies m into the batch.
 func (b *Batch) Append(m *Message) {
-	b.host.Append(b.intern(m.Host))
-	b.iface.Append(b.intern(m.Iface))
-	b.source.Append(b.intern(m.Source))
+	b.host.AppendBytes(m.Host)
+	b.iface.AppendBytes(m.Iface)
+	b.source.AppendBytes(m.Source)
 	b.ts.AppendRaw(proto.DateTime64(m.TS))
 	dir := ""
 	if int(m.Direction) < len(directionNames) {
@@ -164,7 +153,7 @@ func (b *Batch) Append(m *Message) {
 	b.ipFragmented.Append(m.IPFragmented)
 	b.tcpReassembled.Append(m.TCPReassembled)
 	b.truncated.Append(m.Truncated)
-	b.malformed.Append(b.intern(m.Malformed))
+	b.malformed.AppendBytes(m.Malformed)
 	b.rows++
 }
 
