@@ -9,7 +9,7 @@ TEST_APT  ?= tcpdump iproute2 nftables dnsmasq-base libpcap-dev ethtool chromium
 # Debian packages the benchmark compares against (references measured in the same run).
 BENCH_APT ?= tcpdump tshark
 
-.PHONY: all setup build demo test test-short fuzz vet bench clean
+.PHONY: all setup build demo test fuzz vet bench clean
 
 all: build
 

@@ -239,9 +239,12 @@ func (s *Store) InsertNative(ctx context.Context, table, columns string, write f
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// The engine squashes inserted rows into blocks of min_insert_block_size_rows (about 1M)
+	// before writing a part; at 65536 it writes while the decoder is still producing, so the
+	// two overlap (BENCHMARKS.md: 0.51x -> 0.86x of the engine's own insert rate).
 	sqlFor := func(path string) string {
 		return "INSERT INTO " + chstore.QuoteIdent(table) + " " + columns + " FROM INFILE " + chstore.QuoteString(path) +
-			" FORMAT Native"
+			" SETTINGS min_insert_block_size_rows = 65536 FORMAT Native"
 	}
 	run := func(sql string) error {
 		_, err := s.run(sql, nil, "TSV")

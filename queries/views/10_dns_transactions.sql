@@ -25,6 +25,11 @@
 -- the client goes on over TCP); truncated_response is 1 for it, and tcp_retry_ts is the time of
 -- the first TCP query for the same name and type from the same client to the same server within
 -- the match window after that response (NULL if the client did not retry over TCP in the capture).
+-- How: one pass. Queries and responses are put in one sequence per transaction key (a 64-bit
+-- hash of the key, response timestamps moved later by the skew) ordered by time; a query is
+-- answered by the row that follows it when that row is a response. A second, small pass over
+-- truncated UDP responses and TCP queries finds the TCP retries. (A join of queries to responses
+-- on the nine-column key cost five times as much over 10 million messages: BENCHMARKS.md.)
 CREATE OR REPLACE VIEW dns_transactions AS
 WITH
     (SELECT ifNull(argMaxOrNull(value, updated_at), 10000) FROM dnsloss_settings WHERE name = 'match_window_ms') AS match_window_ms,
@@ -32,64 +37,77 @@ WITH
     toInt64(match_window_ms * 1000000) AS window_ns,
     toInt64(match_skew_ms * 1000000) AS skew_ns
 SELECT
-    q.host AS host,
-    q.ts AS query_ts,
-    q.src_ip AS client_ip,
-    q.src_port AS client_port,
-    q.dst_ip AS server_ip,
-    q.dst_port AS server_port,
-    q.transport AS transport,
-    q.id AS id,
-    q.qname AS qname,
-    q.qtype AS qtype,
-    q.qclass AS qclass,
-    (r.response_ts >= q.match_from AND r.response_ts < q.next_copy_ts) AS responded,
-    greatest(toUnixTimestamp64Nano(r.response_ts) - toUnixTimestamp64Nano(q.ts), 0) AS wait_ns,
+    p.host AS host,
+    p.ts AS query_ts,
+    p.src_ip AS client_ip,
+    p.src_port AS client_port,
+    p.dst_ip AS server_ip,
+    p.dst_port AS server_port,
+    p.transport AS transport,
+    p.id AS id,
+    p.qname AS qname,
+    p.qtype AS qtype,
+    p.qclass AS qclass,
+    p.next_qr = 1 AS responded,
+    greatest(toUnixTimestamp64Nano(p.next_ts) - toUnixTimestamp64Nano(p.ts), 0) AS wait_ns,
     multiIf(
         responded AND wait_ns <= window_ns, 'answered',
         responded, 'late',
-        toUnixTimestamp64Nano(e.capture_end) - toUnixTimestamp64Nano(q.ts) < window_ns, 'unknown',
+        toUnixTimestamp64Nano(e.capture_end) - toUnixTimestamp64Nano(p.ts) < window_ns, 'unknown',
         'unanswered') AS outcome,
-    if(responded, r.response_ts, NULL) AS response_ts,
+    if(responded, p.next_ts, NULL) AS response_ts,
     if(responded, round(wait_ns / 1e6, 3), NULL) AS rtt_ms,
-    if(responded, r.rcode, NULL) AS rcode,
-    if(responded, r.ancount, NULL) AS ancount,
-    toUInt8(responded AND r.tc = 1) AS truncated_response,
-    if(truncated_response = 1 AND q.transport = 'udp' AND t.tcp_ts >= r.response_ts
-        AND toUnixTimestamp64Nano(t.tcp_ts) - toUnixTimestamp64Nano(r.response_ts) <= window_ns,
+    if(responded, p.next_rcode, NULL) AS rcode,
+    if(responded, p.next_ancount, NULL) AS ancount,
+    toUInt8(responded AND p.next_tc = 1) AS truncated_response,
+    if(truncated_response = 1 AND p.transport = 'udp' AND t.tcp_ts >= p.next_ts
+        AND toUnixTimestamp64Nano(t.tcp_ts) - toUnixTimestamp64Nano(p.next_ts) <= window_ns,
         t.tcp_ts, NULL) AS tcp_retry_ts
 FROM
 (
-    SELECT host, ts, src_ip, src_port, dst_ip, dst_port, transport, id, qname, qname_key, qtype, qclass,
-        fromUnixTimestamp64Nano(toUnixTimestamp64Nano(ts) - skew_ns, 'UTC') AS match_from,
-        leadInFrame(ts, 1, toDateTime64('2262-01-01 00:00:00', 9, 'UTC')) OVER (
-            PARTITION BY host, src_ip, src_port, dst_ip, dst_port, transport, id, qname_key, qtype
-            ORDER BY ts ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS next_copy_ts
-    FROM dns_messages
+    SELECT *
+    FROM
+    (
+        SELECT host, ts, qr, src_ip, src_port, dst_ip, dst_port, transport, id, qname, qtype, qclass, k,
+            leadInFrame(qr, 1, 255) OVER w AS next_qr,
+            leadInFrame(ts, 1) OVER w AS next_ts,
+            leadInFrame(rcode, 1) OVER w AS next_rcode,
+            leadInFrame(ancount, 1) OVER w AS next_ancount,
+            leadInFrame(tc, 1) OVER w AS next_tc
+        FROM
+        (
+            SELECT host, ts, qr, src_ip, src_port, dst_ip, dst_port, transport, id, qname, qtype, qclass,
+                rcode, ancount, tc,
+                if(qr = 0,
+                    cityHash64(host, src_ip, src_port, dst_ip, dst_port, transport, id, qname_key, qtype),
+                    cityHash64(host, dst_ip, dst_port, src_ip, src_port, transport, id, qname_key, qtype)) AS k,
+                toUnixTimestamp64Nano(ts) + if(qr = 1, skew_ns, 0) AS sort_ns
+            FROM dns_messages
+        )
+        WINDOW w AS (PARTITION BY k ORDER BY sort_ns, qr ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING)
+    )
     WHERE qr = 0
-) AS q
-ASOF LEFT JOIN
+) AS p
+LEFT JOIN
 (
-    SELECT host, dst_ip AS client_ip, dst_port AS client_port, src_ip AS server_ip, src_port AS server_port,
-        transport, id, qname_key, qtype, ts AS response_ts, rcode, ancount, tc
-    FROM dns_messages
-    WHERE qr = 1
-) AS r
-ON q.host = r.host AND q.src_ip = r.client_ip AND q.src_port = r.client_port
-    AND q.dst_ip = r.server_ip AND q.dst_port = r.server_port AND q.transport = r.transport
-    AND q.id = r.id AND q.qname_key = r.qname_key AND q.qtype = r.qtype
-    AND r.response_ts >= q.match_from
-ASOF LEFT JOIN
-(
-    SELECT host, src_ip AS client_ip, dst_ip AS server_ip, qname_key, qtype, ts AS tcp_ts
-    FROM dns_messages
-    WHERE qr = 0 AND transport = 'tcp'
+    -- Truncated UDP responses, each with the first TCP query for the same name and type from the
+    -- same client to the same server after it.
+    SELECT k, ts AS response_ts, tcp_ts
+    FROM
+    (
+        SELECT qr, transport, ts,
+            cityHash64(host, dst_ip, dst_port, src_ip, src_port, transport, id, qname_key, qtype) AS k,
+            min(if(qr = 0, ts, NULL)) OVER (
+                PARTITION BY cityHash64(host, if(qr = 0, src_ip, dst_ip), if(qr = 0, dst_ip, src_ip), qname_key, qtype)
+                ORDER BY ts ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS tcp_ts
+        FROM dns_messages
+        WHERE (qr = 1 AND tc = 1 AND transport = 'udp') OR (qr = 0 AND transport = 'tcp')
+    )
+    WHERE qr = 1 AND tcp_ts IS NOT NULL
 ) AS t
-ON q.host = t.host AND q.src_ip = t.client_ip AND q.dst_ip = t.server_ip
-    AND q.qname_key = t.qname_key AND q.qtype = t.qtype
-    AND t.tcp_ts >= r.response_ts
+ON p.k = t.k AND p.next_ts = t.response_ts
 LEFT JOIN
 (
     SELECT host, max(ts) AS capture_end FROM dns_messages GROUP BY host
 ) AS e
-ON q.host = e.host;
+ON p.host = e.host;
