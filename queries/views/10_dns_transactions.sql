@@ -7,6 +7,8 @@
 --   late        a response arrived, but after the match window
 --   unanswered  no response before the next copy, and the capture went on past the window
 --   unknown     no response, and the capture of this host ended before the window closed
+-- The query's EDNS and header flags (edns, edns_udp_size, rd, ad, cd) come along: the lookup views
+-- use them to tell apart the resolver libraries of one client.
 CREATE OR REPLACE VIEW dns_transactions AS
 WITH
     (SELECT ifNull(argMaxOrNull(value, updated_at), 10000) FROM dnsloss_settings WHERE name = 'match_window_ms') AS match_window_ms,
@@ -33,10 +35,17 @@ SELECT
     if(responded, r.response_ts, NULL) AS response_ts,
     if(responded, round(wait_ns / 1e6, 3), NULL) AS rtt_ms,
     if(responded, r.rcode, NULL) AS rcode,
-    if(responded, r.ancount, NULL) AS ancount
+    if(responded, r.ancount, NULL) AS ancount,
+    q.qname_key AS qname_key,
+    q.edns AS edns,
+    q.edns_udp_size AS edns_udp_size,
+    q.rd AS rd,
+    q.ad AS ad,
+    q.cd AS cd
 FROM
 (
     SELECT host, ts, src_ip, src_port, dst_ip, dst_port, transport, id, qname, qname_key, qtype, qclass,
+        edns, edns_udp_size, rd, ad, cd,
         leadInFrame(ts, 1, toDateTime64('2262-01-01 00:00:00', 9, 'UTC')) OVER (
             PARTITION BY host, src_ip, src_port, dst_ip, dst_port, transport, id, qname_key, qtype
             ORDER BY ts ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS next_copy_ts
