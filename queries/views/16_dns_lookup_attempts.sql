@@ -26,7 +26,7 @@ CREATE OR REPLACE VIEW dns_lookup_attempts AS
 WITH
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'lookup_next_name_ms'), 20) AS next_ms,
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'retry_grid_ms'), 1000) AS grid_ms,
-    ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'retry_jitter_ms'), 30) AS jitter_ms,
+    ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'retry_jitter_ms'), 10) AS jitter_ms,
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'retry_max_ms'), 31000) AS max_ms,
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'pair_window_ms'), 50) AS pair_ms,
     ifNull((SELECT argMax(ndots, updated_at) FROM search_domains WHERE host = ''), 1) AS default_ndots,
@@ -56,7 +56,11 @@ FROM
     FROM
     (
         SELECT *,
-            arrayMap(i -> if(main[i] >= 4 * shift OR newid[i] = 0, main[i], newid[i]), idx) AS best,
+            arrayMap(i -> if(newid[i] = 0 OR main[i] >= 5 * shift
+                    OR (intDiv(main[i], shift) = 4 AND (port[main[i] % shift] = port[i]
+                        OR tt[i] - tt[main[i] % shift] <= abs((tt[i] - tt[newid[i] % shift])
+                            - round((tt[i] - tt[newid[i] % shift]) / grid_ns) * grid_ns))),
+                main[i], newid[i]), idx) AS best,
             arrayMap(i -> toUInt32(if(best[i] = 0, i, best[i] % shift)), idx) AS r0
         FROM
         (
@@ -67,7 +71,8 @@ FROM
                     arrayMap(i -> arrayMax(arrayMap(j -> if(
                         qn[j] = qn[i] AND qt[j] = qt[i] AND id[j] != id[i] AND res[j] = 0
                             AND tt[i] - tt[j] BETWEEN min_ns AND max_ns
-                            AND abs((tt[i] - tt[j]) - round((tt[i] - tt[j]) / grid_ns) * grid_ns) <= jitter_ns,
+                            AND abs((tt[i] - tt[j]) - round((tt[i] - tt[j]) / grid_ns) * grid_ns) <= jitter_ns
+                            AND (spacing = 0 OR round((tt[i] - tt[j]) / grid_ns) = spacing),
                         3 * shift + j, 0), range(toUInt32(greatest(1, toInt64(i) - 16)), i))), idx)) AS newid
             FROM
             (
@@ -98,6 +103,13 @@ FROM
                         (
                             -- steps between neighbours from bare to suffixed and back: which comes first
                             SELECT *,
+                                -- the group's retry spacing, in grid units: the commonest gap from an
+                                -- unanswered attempt to the next of the same name and type
+                                arrayReduce('topK(1)', arrayFilter(x -> x > 0, arrayMap(i -> arrayFirst(x -> x > 0, arrayMap(j ->
+                                    if(qn[j] = qn[i] AND qt[j] = qt[i] AND res[j] = 0 AND tt[i] - tt[j] BETWEEN min_ns AND max_ns
+                                        AND abs((tt[i] - tt[j]) - round((tt[i] - tt[j]) / grid_ns) * grid_ns) <= jitter_ns,
+                                        toUInt64(round((tt[i] - tt[j]) / grid_ns)), toUInt64(0)),
+                                    arrayReverse(range(toUInt32(greatest(1, toInt64(i) - 8)), i)))), idx)))[1] AS spacing,
                                 arrayMap(i -> i > 1 AND bare[i - 1] != bare[i] AND qn[i - 1] != qn[i] AND res[i - 1] != 1 AND (
                                     (res[i - 1] > 1 AND tt[i] >= rts[i - 1] AND tt[i] - rts[i - 1] <= next_ns)
                                     OR (res[i - 1] = 0 AND tt[i] - tt[i - 1] BETWEEN min_ns AND max_ns

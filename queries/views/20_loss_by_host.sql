@@ -1,18 +1,55 @@
--- loss_by_host: per capture host and DNS server, how many query attempts got an answer.
+-- loss_by_host: per capture host and DNS server, how many query attempts got an answer, and what
+-- that did to the stub-resolver lookups (dns_lookups) that began with a query to that server.
 -- unanswered_ratio leaves out attempts whose outcome is unknown (capture ended too soon).
+-- lookups: lookups that began at this server; failed_lookups: those without a positive answer;
+-- masked_timeouts: failed lookups where an NXDOMAIN/NODATA hid a timeout; retries: query
+-- messages beyond the first per name and type; time_lost_ms: summed time the lookups waited on
+-- attempts that got no answer.
 CREATE OR REPLACE VIEW loss_by_host AS
 SELECT
-    host,
-    replaceRegexpOne(toString(server_ip), '^::ffff:([0-9.]+)$', '\\1') AS server_ip,
-    count() AS attempts,
-    countIf(outcome = 'answered') AS answered,
-    countIf(outcome = 'late') AS late,
-    countIf(outcome = 'unanswered') AS unanswered,
-    countIf(outcome = 'unknown') AS unknown,
-    round(unanswered / nullIf(attempts - unknown, 0), 4) AS unanswered_ratio,
-    round(quantileExactIf(0.50)(rtt_ms, outcome = 'answered'), 3) AS rtt_p50_ms,
-    round(quantileExactIf(0.95)(rtt_ms, outcome = 'answered'), 3) AS rtt_p95_ms,
-    round(quantileExactIf(0.99)(rtt_ms, outcome = 'answered'), 3) AS rtt_p99_ms
-FROM dns_transactions
-GROUP BY host, server_ip
+    a.host AS host,
+    a.server_ip AS server_ip,
+    a.attempts AS attempts,
+    a.answered AS answered,
+    a.late AS late,
+    a.unanswered AS unanswered,
+    a.unknown AS unknown,
+    a.unanswered_ratio AS unanswered_ratio,
+    a.rtt_p50_ms AS rtt_p50_ms,
+    a.rtt_p95_ms AS rtt_p95_ms,
+    a.rtt_p99_ms AS rtt_p99_ms,
+    l.lookups AS lookups,
+    l.failed_lookups AS failed_lookups,
+    l.masked_timeouts AS masked_timeouts,
+    l.retries AS retries,
+    l.time_lost_ms AS time_lost_ms
+FROM
+(
+    SELECT
+        host,
+        replaceRegexpOne(toString(server_ip), '^::ffff:([0-9.]+)$', '\\1') AS server_ip,
+        count() AS attempts,
+        countIf(outcome = 'answered') AS answered,
+        countIf(outcome = 'late') AS late,
+        countIf(outcome = 'unanswered') AS unanswered,
+        countIf(outcome = 'unknown') AS unknown,
+        round(unanswered / nullIf(attempts - unknown, 0), 4) AS unanswered_ratio,
+        round(quantileExactIf(0.50)(rtt_ms, outcome = 'answered'), 3) AS rtt_p50_ms,
+        round(quantileExactIf(0.95)(rtt_ms, outcome = 'answered'), 3) AS rtt_p95_ms,
+        round(quantileExactIf(0.99)(rtt_ms, outcome = 'answered'), 3) AS rtt_p99_ms
+    FROM dns_transactions
+    GROUP BY host, server_ip
+) AS a
+LEFT JOIN
+(
+    SELECT host, servers[1] AS server_ip,
+        count() AS lookups,
+        countIf(outcome != 'answered') AS failed_lookups,
+        sum(masked_timeout) AS masked_timeouts,
+        sum(retries) AS retries,
+        round(sum(time_lost_ms), 3) AS time_lost_ms
+    FROM dns_lookups
+    GROUP BY host, server_ip
+) AS l
+ON a.host = l.host AND a.server_ip = l.server_ip
 ORDER BY host, server_ip;
