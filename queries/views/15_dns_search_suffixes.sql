@@ -9,6 +9,9 @@
 -- `name`), shows a search expansion. Two suffixed names of one stem (`name.s1` -> `name.s2`) count
 -- only for a stem that was also seen bare in such a step. A suffix needs suffix_min_support such
 -- steps (default 2): a single pair of unrelated names never makes one.
+-- ndots is the configured one, or for inferred lists one more than the most dots of a name that
+-- was tried bare after its suffixed forms (glibc tries a name as-is last when it has fewer dots
+-- than ndots), at least 1.
 CREATE OR REPLACE VIEW dns_search_suffixes AS
 WITH
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'lookup_next_name_ms'), 20) AS next_ms,
@@ -21,14 +24,15 @@ WITH
     toInt64(grid_ms * 1e6) AS grid_ns,
     toInt64(jitter_ms * 1e6) AS jitter_ns,
     toInt64(max_ms * 1e6) AS max_ns
-SELECT host, suffix, 'configured' AS source, toUInt64(0) AS support
+SELECT host, suffix, 'configured' AS source, toUInt64(0) AS support, ndots
 FROM
 (
-    SELECT host, argMax(domains, updated_at) AS domains FROM search_domains WHERE host != '' GROUP BY host
+    SELECT host, argMax(domains, updated_at) AS domains, ifNull(argMax(ndots, updated_at), 1) AS ndots
+    FROM search_domains WHERE host != '' GROUP BY host
 )
 ARRAY JOIN domains AS suffix
 UNION ALL
-SELECT m.host AS host, suffix, 'configured' AS source, toUInt64(0) AS support
+SELECT m.host AS host, suffix, 'configured' AS source, toUInt64(0) AS support, d.ndots AS ndots
 FROM
 (
     SELECT DISTINCT host FROM dns_messages
@@ -36,19 +40,24 @@ FROM
 ) AS m
 CROSS JOIN
 (
-    SELECT arrayJoin(argMax(domains, updated_at)) AS suffix FROM search_domains WHERE host = ''
+    SELECT arrayJoin(argMax(domains, updated_at)) AS suffix, ifNull(argMax(ndots, updated_at), 1) AS ndots
+    FROM search_domains WHERE host = ''
 ) AS d
 UNION ALL
-SELECT host, suffix, 'inferred' AS source, count() AS support
+SELECT host, suffix, 'inferred' AS source, support,
+    toUInt8(greatest(1, max(last_dots) OVER (PARTITION BY host) + 1)) AS ndots
 FROM
 (
-    SELECT host, step.2 AS suffix
+SELECT host, suffix, count() AS support, max(step.3) AS last_dots
+FROM
+(
+    SELECT host, step, step.2 AS suffix
     FROM
     (
-        SELECT host, stem, groupArray((kind, suffix)) AS steps
+        SELECT host, stem, groupArray((kind, suffix, if(later_bare, toInt64(length(splitByChar('.', stem)) - 1), -1))) AS steps
         FROM
         (
-            SELECT host, stem, kind, suffix
+            SELECT host, stem, kind, suffix, later_bare
             FROM
             (
                 SELECT host, splitByChar('.', pq) AS a, splitByChar('.', q) AS b,
@@ -58,7 +67,8 @@ FROM
                     arrayStringConcat(arraySlice(a, 1, common), '.') AS stem,
                     arrayStringConcat(arraySlice(a, common + 1), '.') AS rest_a,
                     arrayStringConcat(arraySlice(b, common + 1), '.') AS rest_b,
-                    if(rest_a = '' OR rest_b = '', 'bare', 'both') AS kind
+                    if(rest_a = '' OR rest_b = '', 'bare', 'both') AS kind,
+                    rest_b = '' AS later_bare
                 FROM
                 (
                     SELECT host, qr, qname_key AS q, ts,
@@ -87,4 +97,5 @@ FROM
     ARRAY JOIN steps AS step
 )
 GROUP BY host, suffix
-HAVING support >= min_support;
+HAVING support >= min_support
+);

@@ -4,22 +4,25 @@
 -- Attempts are grouped by capture host, client address, "lib" (the query's EDNS and header flags,
 -- which differ between resolver libraries but never within one lookup) and base: the query name
 -- with a search suffix of the host (dns_search_suffixes, longest first) taken off. Within a group,
--- in time order, each attempt looks back (at most 16 attempts, retry_max_ms) for the attempt it
+-- in time order, each attempt looks back (at most 32 attempts, retry_max_ms) for the attempt it
 -- follows, by the first rule that holds, preferring the latest:
 --   retry      the same name, type and DNS id (glibc resends the identical packet; failover to
 --              another nameserver and dig's retry from a new port keep the id)
 --   pair       the same name, other type, from the same port within a second (A and AAAA on one
 --              socket, also glibc's single-request mode) or within pair_window_ms (two sockets)
 --   new-id     the same name and type, a new id (Go's resolver), after an attempt that got no
---              answer, a whole multiple of retry_grid_ms later (give or take retry_jitter_ms);
---              only for groups that never resend an id (Go; glibc always does)
+--              answer, the group's retry spacing later: the commonest gap, in whole
+--              retry_grid_ms (give or take retry_jitter_ms), from an unanswered attempt to the
+--              next of the same name and type;
+--              only for groups that never resend an identical packet (Go; glibc always does)
 --   next-name  another name of the search list, right after this one got a negative answer
---              (within lookup_next_name_ms) or a whole multiple of retry_grid_ms after it went
---              unanswered, in the order the host's ndots gives: `name` -> `name.suffix` when the
+--              (within lookup_next_name_ms) or one wait after it went unanswered (the group's
+--              retry spacing T, or glibc's 2T/3 and 4T/3 for a third nameserver), in the order
+--              the host's ndots gives: `name` -> `name.suffix` when the
 --              name is tried as-is first, `name.suffix` -> `name` when it is tried last
 -- An attempt that follows none starts a lookup. Whether the base is tried as-is first is read
 -- from the group's own steps (bare -> suffixed versus suffixed -> bare), and when they do not
--- tell, from the dots in the base against ndots (search_domains.ndots, else 1).
+-- tell, from the dots in the base against the host's ndots (dns_search_suffixes).
 -- result is the attempt's own: answer (a positive answer), nxdomain, nodata, servfail, refused,
 -- error (another rcode), or '' when no response came within the match window.
 CREATE OR REPLACE VIEW dns_lookup_attempts AS
@@ -29,7 +32,6 @@ WITH
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'retry_jitter_ms'), 10) AS jitter_ms,
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'retry_max_ms'), 31000) AS max_ms,
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'pair_window_ms'), 50) AS pair_ms,
-    ifNull((SELECT argMax(ndots, updated_at) FROM search_domains WHERE host = ''), 1) AS default_ndots,
     toInt64(next_ms * 1e6) AS next_ns,
     toInt64(grid_ms * 1e6) AS grid_ns,
     toInt64(jitter_ms * 1e6) AS jitter_ns,
@@ -64,16 +66,17 @@ FROM
             arrayMap(i -> toUInt32(if(best[i] = 0, i, best[i] % shift)), idx) AS r0
         FROM
         (
-            -- a new id follows an unanswered attempt only in groups that never resend an id
+            -- a new id follows an unanswered attempt only in groups that never resend a packet
             SELECT *,
-                if(arrayExists(i -> intDiv(main[i], shift) = 5 AND tt[i] - tt[main[i] % shift] >= min_ns, idx),
+                if(arrayExists(i -> intDiv(main[i], shift) = 5 AND port[main[i] % shift] = port[i]
+                        AND tt[i] - tt[main[i] % shift] >= min_ns, idx),
                     arrayMap(i -> toUInt64(0), idx),
                     arrayMap(i -> arrayMax(arrayMap(j -> if(
                         qn[j] = qn[i] AND qt[j] = qt[i] AND id[j] != id[i] AND res[j] = 0
                             AND tt[i] - tt[j] BETWEEN min_ns AND max_ns
                             AND abs((tt[i] - tt[j]) - round((tt[i] - tt[j]) / grid_ns) * grid_ns) <= jitter_ns
                             AND (spacing = 0 OR round((tt[i] - tt[j]) / grid_ns) = spacing),
-                        3 * shift + j, 0), range(toUInt32(greatest(1, toInt64(i) - 16)), i))), idx)) AS newid
+                        3 * shift + j, 0), range(toUInt32(greatest(1, toInt64(i) - 32)), i))), idx)) AS newid
             FROM
             (
                 -- the best earlier attempt to follow, as score * 2^32 + index (0: none)
@@ -87,8 +90,10 @@ FROM
                             AND (NOT bare[j] OR as_is_first) AND (NOT bare[i] OR NOT as_is_first), 2 * shift + j,
                         qn[j] != qn[i] AND res[j] = 0 AND tt[i] - tt[j] >= min_ns
                             AND abs((tt[i] - tt[j]) - round((tt[i] - tt[j]) / grid_ns) * grid_ns) <= jitter_ns
+                            AND (spacing = 0 OR toUInt64(round((tt[i] - tt[j]) / grid_ns))
+                                IN (spacing, intDiv(2 * spacing, 3), intDiv(4 * spacing, 3)))
                             AND (NOT bare[j] OR as_is_first) AND (NOT bare[i] OR NOT as_is_first), 1 * shift + j,
-                        0), range(toUInt32(greatest(1, toInt64(i) - 16)), i))), idx) AS main
+                        0), range(toUInt32(greatest(1, toInt64(i) - 32)), i))), idx) AS main
                 FROM
                 (
                     SELECT *,
@@ -144,17 +149,13 @@ FROM
                     t.edns * 8 + t.rd * 4 + t.ad * 2 + t.cd) AS lib,
                 arrayFirst(x -> endsWith(t.qname_key, concat('.', x)), s.suffixes) AS suffix,
                 if(suffix = '', t.qname_key, substring(t.qname_key, 1, length(t.qname_key) - length(suffix) - 1)) AS base,
-                ifNull(c.ndots, default_ndots) AS ndots
+                if(s.ndots = 0, 1, s.ndots) AS ndots
             FROM dns_transactions AS t
             LEFT JOIN
             (
-                SELECT host, arraySort(x -> -length(x), groupArray(suffix)) AS suffixes
+                SELECT host, arraySort(x -> -length(x), groupArray(suffix)) AS suffixes, max(ndots) AS ndots
                 FROM dns_search_suffixes GROUP BY host
             ) AS s ON t.host = s.host
-            LEFT JOIN
-            (
-                SELECT host, argMax(ndots, updated_at) AS ndots FROM search_domains WHERE host != '' GROUP BY host
-            ) AS c ON t.host = c.host
         )
         GROUP BY host, client_ip, lib, base
                                 )

@@ -1,10 +1,16 @@
 -- dns_lookups: one row per stub-resolver lookup (what one getaddrinfo() or LookupHost call put on
 -- the wire), built from the linked attempts of dns_lookup_attempts.
 --
--- Each name tried gets a result: answer when any of its attempts got a positive answer; else,
--- for a resolver that sends A and AAAA from one socket (glibc: a port is used twice), the
--- negative answer it got, or timeout when it got none; for one that uses a socket per query (Go),
--- timeout when the last attempt of some type got no answer, else the negative answer.
+-- Each name tried gets a result from the last attempt of each query type (an answer the stub
+-- asked again after, as glibc does when only one of A and AAAA came back, was not taken).
+-- For a resolver that sends A and AAAA from one socket (glibc: a port is used twice): timeout
+-- when the last attempt of the type sent first got no answer (glibc's single-request resend
+-- failed, or the last round was lost), else answer when one got a positive answer, else the
+-- negative answer. For a resolver with a socket per query (Go): timeout when the last attempt of
+-- some type got no answer, else answer or the negative answer.
+-- A name followed by another name cannot have been answered as far as the stub is concerned
+-- (glibc drops a positive answer when its re-sent pair partner gets none): its result is then
+-- its negative answer or timeout.
 -- The lookup's outcome is 'answered' when a name was answered; otherwise 'timeout' when a name
 -- timed out (loss is the root cause, whatever came after); otherwise the last name's negative
 -- answer: 'nxdomain', 'nodata', 'servfail' (also other error rcodes) or 'refused'.
@@ -41,10 +47,13 @@ SELECT
 FROM
 (
     SELECT *,
-        tupleElement(v, 1) AS firsts, tupleElement(v, 2) AS names, tupleElement(v, 3) AS results,
+        tupleElement(v, 1) AS firsts, tupleElement(v, 2) AS names, tupleElement(v, 3) AS raw_results,
         tupleElement(v, 4) AS lasts, tupleElement(v, 5) AS spans, tupleElement(v, 6) AS spacings,
-        tupleElement(v, 7) AS sends, tupleElement(v, 8) AS name_servers, tupleElement(v, 9) AS name_qtypes,
+        tupleElement(v, 7) AS sends, tupleElement(v, 8) AS name_servers, tupleElement(v, 9) AS name_qtypes, tupleElement(v, 10) AS neg_results,
         firsts[1] AS start_ns,
+        -- a stub that goes on to another name did not take an answer for this one
+        arrayMap(k -> if(k < length(names) AND raw_results[k] = 'answer', if(neg_results[k] != '', neg_results[k], 'timeout'),
+            raw_results[k]), arrayEnumerate(names)) AS results,
         arrayMap(k -> spans[k] + if(results[k] = 'timeout',
             if(k < length(names), firsts[k + 1] - lasts[k], spacings[k]), 0), arrayEnumerate(names)) AS lost,
         greatest(arrayMax(lasts), last_response_ns,
@@ -52,7 +61,7 @@ FROM
     FROM
     (
     SELECT host, client_ip, lib, base, lookup_ts,
-        arraySort(groupArray((first_ns, qname_key, result, last_ns, span_ns, spacing_ns, sends, servers, qtypes))) AS v,
+        arraySort(groupArray((first_ns, qname_key, result, last_ns, span_ns, spacing_ns, sends, servers, qtypes, neg_result))) AS v,
         sum(n_attempts) AS attempts,
         sum(n_retries) AS retries,
         max(last_response_ns) AS last_response_ns
@@ -64,9 +73,13 @@ FROM
             max(if(cnt > 1, intDiv(tmax - tmin, cnt - 1), 0)) AS spacing_ns,
             sum(cnt) AS n_attempts, sum(cnt - 1) AS n_retries,
             length(arrayDistinct(arrayFlatten(groupArray(ports)))) < sum(cnt) AS one_socket,
-            multiIf(max(pos), 'answer',
-                if(one_socket, NOT max(responded), max(last_unanswered)), 'timeout',
+            argMin(last_unanswered, (tmin, qtype)) AS first_type_unanswered,
+            multiIf(one_socket AND first_type_unanswered, 'timeout',
+                max(pos), 'answer',
+                NOT one_socket AND max(last_unanswered), 'timeout',
                 max(nx), 'nxdomain', max(nd), 'nodata', max(rf), 'refused', max(sf), 'servfail', 'error') AS result,
+            multiIf(if(one_socket, first_type_unanswered, max(last_unanswered)), '', max(nx), 'nxdomain', max(nd), 'nodata',
+                max(rf), 'refused', max(sf), 'servfail', '') AS neg_result,
             max(rlast) AS last_response_ns,
             arraySort(arrayFlatten(groupArray(send_ns))) AS sends,
             arrayDistinct(arrayFlatten(groupArray(srv))) AS servers,
@@ -78,13 +91,14 @@ FROM
                 groupUniqArray(client_port) AS ports,
                 min(toUnixTimestamp64Nano(ts)) AS tmin,
                 max(toUnixTimestamp64Nano(ts)) AS tmax,
-                argMax(result, ts) = '' AS last_unanswered,
-                max(result = 'answer') AS pos,
-                max(result != '') AS responded,
-                max(result = 'nxdomain') AS nx,
-                max(result = 'nodata') AS nd,
-                max(result = 'refused') AS rf,
-                max(result IN ('servfail', 'error')) AS sf,
+                argMax(result, ts) AS last_result,
+                last_result = '' AS last_unanswered,
+                last_result = 'answer' AS pos,
+                last_result != '' AS responded,
+                last_result = 'nxdomain' AS nx,
+                last_result = 'nodata' AS nd,
+                last_result = 'refused' AS rf,
+                last_result IN ('servfail', 'error') AS sf,
                 max(ifNull(toUnixTimestamp64Nano(response_ts), 0)) AS rlast,
                 groupArray(toUnixTimestamp64Nano(ts)) AS send_ns,
                 groupArray(server_ip) AS srv
