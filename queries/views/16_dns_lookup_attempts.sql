@@ -16,9 +16,10 @@
 --              next of the same name and type;
 --              only for groups that never resend an identical packet (Go; glibc always does)
 --   next-name  another name of the search list, right after this one got a negative answer
---              (within lookup_next_name_ms) or one wait after it went unanswered (the group's
---              retry spacing T, or glibc's 2T/3 and 4T/3 for a third nameserver), in the order
---              the host's ndots gives: `name` -> `name.suffix` when the
+--              (within lookup_next_name_ms, with no third name sent in between) or one wait
+--              after an attempt of it was sent (the group's retry spacing T, or glibc's 2T/3
+--              and 4T/3 when the group uses three nameservers), in the order the host's ndots
+--              gives: `name` -> `name.suffix` when the
 --              name is tried as-is first, `name.suffix` -> `name` when it is tried last
 -- An attempt that follows none starts a lookup. Whether the base is tried as-is first is read
 -- from the group's own steps (bare -> suffixed versus suffixed -> bare), and when they do not
@@ -86,12 +87,13 @@ FROM
                         qn[j] = qn[i] AND qt[j] = qt[i] AND id[j] = id[i], 5 * shift + j,
                         qn[j] = qn[i] AND qt[j] != qt[i]
                             AND ((port[j] = port[i] AND tt[i] - tt[j] <= 1000000000) OR tt[i] - tt[j] <= pair_ns), 4 * shift + j,
-                        qn[j] != qn[i] AND res[j] > 1 AND tt[i] >= rts[j] AND tt[i] - rts[j] <= next_ns
+                        qn[j] != qn[i] AND (qn[j] = qn[other[i]] OR tt[other[i]] < rts[j]) AND res[j] > 1 AND tt[i] >= rts[j] AND tt[i] - rts[j] <= next_ns
                             AND (NOT bare[j] OR as_is_first) AND (NOT bare[i] OR NOT as_is_first), 2 * shift + j,
-                        qn[j] != qn[i] AND res[j] = 0 AND tt[i] - tt[j] >= min_ns
+                        qn[j] != qn[i] AND res[j] != 1 AND tt[i] - tt[j] >= min_ns
                             AND abs((tt[i] - tt[j]) - round((tt[i] - tt[j]) / grid_ns) * grid_ns) <= jitter_ns
                             AND (spacing = 0 OR toUInt64(round((tt[i] - tt[j]) / grid_ns))
-                                IN (spacing, intDiv(2 * spacing, 3), intDiv(4 * spacing, 3)))
+                                IN (spacing, if(nameservers >= 3, intDiv(2 * spacing, 3), spacing),
+                                    if(nameservers >= 3, intDiv(4 * spacing, 3), spacing)))
                             AND (NOT bare[j] OR as_is_first) AND (NOT bare[i] OR NOT as_is_first), 1 * shift + j,
                         0), range(toUInt32(greatest(1, toInt64(i) - 32)), i))), idx) AS main
                 FROM
@@ -115,6 +117,9 @@ FROM
                                         AND abs((tt[i] - tt[j]) - round((tt[i] - tt[j]) / grid_ns) * grid_ns) <= jitter_ns,
                                         toUInt64(round((tt[i] - tt[j]) / grid_ns)), toUInt64(0)),
                                     arrayReverse(range(toUInt32(greatest(1, toInt64(i) - 8)), i)))), idx)))[1] AS spacing,
+                                -- the latest earlier attempt of another name
+                                arrayMap(i -> arrayFirst(k -> qn[k] != qn[i],
+                                    arrayReverse(range(toUInt32(greatest(1, toInt64(i) - 32)), i))), idx) AS other,
                                 arrayMap(i -> i > 1 AND bare[i - 1] != bare[i] AND qn[i - 1] != qn[i] AND res[i - 1] != 1 AND (
                                     (res[i - 1] > 1 AND tt[i] >= rts[i - 1] AND tt[i] - rts[i - 1] <= next_ns)
                                     OR (res[i - 1] = 0 AND tt[i] - tt[i - 1] BETWEEN min_ns AND max_ns
@@ -124,7 +129,7 @@ FROM
                             (
                                 SELECT host, client_ip, lib, base, ndots,
                                     g.1 AS tt, g.2 AS qt, g.3 AS id, g.4 AS qn, g.5 AS port, g.6 AS res, g.7 AS rts,
-                                    g.8 AS qnames, g.9 AS servers,
+                                    g.8 AS qnames, g.9 AS servers, length(arrayDistinct(servers)) AS nameservers,
                                     arrayEnumerate(g) AS idx,
                                     arrayMap(x -> x = base, qn) AS bare
                                 FROM
