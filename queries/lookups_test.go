@@ -97,3 +97,123 @@ func TestDropName(t *testing.T) {
 		t.Errorf("dns_lookups:\ngot\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestLinkingRules gives each rule its own client (10.9.0.N) so that the lookups stay apart.
+func TestLinkingRules(t *testing.T) {
+	s := chtest.Fresh(t, "search_domains")
+	var msgs []dnsrow.Message
+	add := func(client string, f func(w *wire)) {
+		w := &wire{host: "h", client: client}
+		f(w)
+		msgs = append(msgs, w.msgs...)
+	}
+	edns := opt{true}
+	// glibc: the identical packet again after 5 s, answered
+	add("10.9.0.1", func(w *wire) {
+		w.q(0, ns1, 1000, 11, "a.example", tA)
+		w.q(5.002, ns1, 1000, 11, "a.example", tA)
+		w.r(5.004, ns1, 1000, 11, "a.example", tA, 0, 1)
+	})
+	// Go: a new id and port for each exchange, A and AAAA on two sockets, both retried at +5 s
+	add("10.9.0.2", func(w *wire) {
+		w.q(0, ns1, 2000, 21, "b.example", tA, edns)
+		w.q(0, ns1, 2001, 22, "b.example", tAAAA, edns)
+		w.q(5, ns1, 2002, 23, "b.example", tA, edns)
+		w.q(5, ns1, 2003, 24, "b.example", tAAAA, edns)
+		w.r(5.001, ns1, 2002, 23, "b.example", tA, 0, 1)
+		w.r(5.002, ns1, 2003, 24, "b.example", tAAAA, 0, 1)
+	})
+	// failover: the same id to a second nameserver from another port, answered there
+	add("10.9.0.3", func(w *wire) {
+		w.q(0, ns1, 3000, 31, "c.example", tA)
+		w.q(0.0001, ns1, 3000, 32, "c.example", tAAAA)
+		w.q(5.001, ns2, 3001, 31, "c.example", tA)
+		w.q(5.0011, ns2, 3001, 32, "c.example", tAAAA)
+		w.r(5.003, ns2, 3001, 31, "c.example", tA, 0, 1)
+		w.r(5.004, ns2, 3001, 32, "c.example", tAAAA, 0, 0)
+	})
+	// name -> name.suffix (as-is first: two dots), both NXDOMAIN: outcome nxdomain, not masked
+	add("10.9.0.4", func(w *wire) {
+		w.q(0, ns1, 4000, 41, "nosuch.example.com", tA)
+		w.r(0.001, ns1, 4000, 41, "nosuch.example.com", tA, 3, 0)
+		w.q(0.0011, ns1, 4001, 42, "nosuch.example.com.in.corp.example", tA)
+		w.r(0.002, ns1, 4001, 42, "nosuch.example.com.in.corp.example", tA, 3, 0)
+	})
+	// name.s1 -> name.s2 -> name (a short name, tried as-is last); s1 times out, s2 NXDOMAIN,
+	// the name itself NODATA: masked, outcome timeout
+	add("10.9.0.5", func(w *wire) {
+		w.q(0, ns1, 5000, 51, "db.in.corp.example", tA)
+		w.q(1.001, ns1, 5000, 51, "db.in.corp.example", tA)
+		w.q(2.002, ns1, 5001, 52, "db.corp.example", tA)
+		w.r(2.003, ns1, 5001, 52, "db.corp.example", tA, 3, 0)
+		w.q(2.0031, ns1, 5002, 53, "db", tA)
+		w.r(2.004, ns1, 5002, 53, "db", tA, 0, 0)
+	})
+	// the same short name again: the first suffix answers, one lookup of one name
+	add("10.9.0.5", func(w *wire) {
+		w.q(10, ns1, 5003, 54, "db.in.corp.example", tA)
+		w.r(10.001, ns1, 5003, 54, "db.in.corp.example", tA, 0, 1)
+	})
+	// SERVFAIL and REFUSED
+	add("10.9.0.6", func(w *wire) {
+		w.q(0, ns1, 6000, 61, "sf.example.com", tA)
+		w.r(0.001, ns1, 6000, 61, "sf.example.com", tA, 2, 0)
+		w.q(20, ns1, 6001, 62, "rf.example.com", tA)
+		w.r(20.001, ns1, 6001, 62, "rf.example.com", tA, 5, 0)
+	})
+	// a timeout alone is not masked
+	add("10.9.0.7", func(w *wire) {
+		w.q(0, ns1, 7000, 71, "t.example", tA)
+		w.q(5.002, ns1, 7000, 71, "t.example", tA)
+	})
+	w := &wire{host: "h", client: "10.9.0.9"} // the capture goes on long enough
+	w.q(60, ns1, 9000, 91, "end.example", tA)
+	w.r(60.001, ns1, 9000, 91, "end.example", tA, 0, 1)
+	msgs = append(msgs, w.msgs...)
+	chtest.Insert(t, s, msgs)
+	chtest.Query(t, s, `INSERT INTO search_domains (host, domains, ndots) VALUES ('h', ['in.corp.example', 'corp.example'], 1)`, nil)
+
+	got := chtest.Query(t, s, `SELECT client_ip, name, attempts, arrayStringConcat(names_tried, ','), arrayStringConcat(servers, ','),
+		retries, search_fallbacks, outcome, masked_timeout FROM dns_lookups ORDER BY client_ip, start_ts`, nil)
+	want := "" +
+		"10.9.0.1\ta.example\t2\ta.example\t10.53.0.1\t1\t0\tanswered\t0\n" +
+		"10.9.0.2\tb.example\t4\tb.example\t10.53.0.1\t2\t0\tanswered\t0\n" +
+		"10.9.0.3\tc.example\t4\tc.example\t10.53.0.1,10.53.0.2\t2\t0\tanswered\t0\n" +
+		"10.9.0.4\tnosuch.example.com\t2\tnosuch.example.com,nosuch.example.com.in.corp.example\t10.53.0.1\t0\t1\tnxdomain\t0\n" +
+		"10.9.0.5\tdb\t4\tdb.in.corp.example,db.corp.example,db\t10.53.0.1\t1\t2\ttimeout\t1\n" +
+		"10.9.0.5\tdb.in.corp.example\t1\tdb.in.corp.example\t10.53.0.1\t0\t0\tanswered\t0\n" +
+		"10.9.0.6\tsf.example.com\t1\tsf.example.com\t10.53.0.1\t0\t0\tservfail\t0\n" +
+		"10.9.0.6\trf.example.com\t1\trf.example.com\t10.53.0.1\t0\t0\trefused\t0\n" +
+		"10.9.0.7\tt.example\t2\tt.example\t10.53.0.1\t1\t0\ttimeout\t0\n" +
+		"10.9.0.9\tend.example\t1\tend.example\t10.53.0.1\t0\t0\tanswered\t0\n"
+	if got != want {
+		t.Errorf("dns_lookups:\ngot\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestSuffixInference: a suffix seen in two search steps is inferred; one step between two
+// unrelated names (foo.test answered NXDOMAIN, then foo.test.bar.example) makes none.
+func TestSuffixInference(t *testing.T) {
+	s := chtest.Fresh(t, "search_domains")
+	w := &wire{host: "h", client: "10.9.1.1"}
+	w.q(0, ns1, 1000, 1, "foo.test", tA)
+	w.r(0.001, ns1, 1000, 1, "foo.test", tA, 3, 0)
+	w.q(0.002, ns1, 1001, 2, "foo.test.bar.example", tA)
+	w.r(0.003, ns1, 1001, 2, "foo.test.bar.example", tA, 3, 0)
+	for i, name := range []string{"x.example.org", "y.example.net"} {
+		at := float64(10 + 10*i)
+		w.q(at, ns1, uint16(2000+i), uint16(10+i), name, tA)
+		w.r(at+0.001, ns1, uint16(2000+i), uint16(10+i), name, tA, 3, 0)
+		w.q(at+0.002, ns1, uint16(3000+i), uint16(20+i), name+".in.corp.example", tA)
+		w.r(at+0.003, ns1, uint16(3000+i), uint16(20+i), name+".in.corp.example", tA, 3, 0)
+	}
+	chtest.Insert(t, s, w.msgs)
+	if got := chtest.Query(t, s, `SELECT suffix, source, support FROM dns_search_suffixes ORDER BY suffix`, nil); got != "in.corp.example\tinferred\t2\n" {
+		t.Errorf("suffixes: got %q, want only in.corp.example inferred from 2 steps", got)
+	}
+	got := chtest.Query(t, s, `SELECT name, length(names_tried) FROM dns_lookups ORDER BY start_ts`, nil)
+	want := "foo.test\t1\nfoo.test.bar.example\t1\nx.example.org\t2\ny.example.net\t2\n"
+	if got != want {
+		t.Errorf("lookups:\ngot\n%s\nwant\n%s", got, want)
+	}
+}

@@ -13,8 +13,10 @@
 //     A and AAAA each on their own goroutine, every exchange from a new port with a new id, each
 //     waiting the full timeout.
 //
-// Not modelled: TCP fallback, SERVFAIL, glibc's single-request mode after a half-answered pair
-// (the half it has is kept), capture drops, caching. Responses never arrive after a timeout.
+// glibc's switch to single-request mode after a half-answered pair is modelled (resend on the
+// same socket, then from a new one; a round without any reply counts as none from that server).
+// Not modelled: TCP fallback, SERVFAIL, capture drops, caching. Responses never arrive after a
+// timeout.
 package simcap
 
 import (
@@ -233,30 +235,60 @@ func (s *sim) glibcName(lk *Lookup, qname string, t int64) (string, int64) {
 			if ports[ns] == 0 {
 				ports[ns] = s.port()
 			}
-			result, last, got := "", t, 0
-			for k, qt := range lk.QTypes {
-				sent := t + int64(k)*30_000 // AAAA 30 µs after A, from the same socket
-				r, at := s.exchange(lk, server, ports[ns], ids[k], qname, qt, sent)
-				if r == "" {
-					continue
-				}
-				got++
-				last = max(last, at)
-				if result != Answer {
-					result = r
-				}
-			}
 			wait := int64(glibcWait(s.cfg.Timeout, ns, len(s.servers)))
-			switch {
-			case got == len(lk.QTypes):
-				return result, last
-			case got > 0:
-				return result, t + wait // waited for the other half, then kept this one
+			result, got, done := s.glibcPair(lk, server, ports[ns], ids, qname, t, wait, false)
+			// only one of A and AAAA came back: send_dg switches to single-request mode and
+			// resends on the same socket, then once more from a new one; a round with no reply
+			// at all counts as no reply from this server, else it keeps the half it has
+			for retry := 0; retry < 2 && got == 1 && len(lk.QTypes) == 2; retry++ {
+				if retry == 1 {
+					ports[ns] = s.port()
+				}
+				r, g, d := s.glibcPair(lk, server, ports[ns], ids, qname, done, wait, true)
+				done = d
+				if g == 0 {
+					result, got = "", 0
+					break
+				}
+				result, got = r, g
 			}
-			t += wait
+			if got > 0 {
+				return result, done
+			}
+			t = done
 		}
 	}
 	return Timeout, t
+}
+
+// glibcPair sends a name's queries to one server at t, together or (single) each after the
+// previous reply, and returns the result of the replies, how many came, and when it stopped
+// waiting: at the last reply if all came, else when the wait ran out.
+func (s *sim) glibcPair(lk *Lookup, server netip.Addr, port uint16, ids []uint16, qname string, t, wait int64, single bool) (string, int, int64) {
+	result, got, sent, last := "", 0, t, t
+	for k, qt := range lk.QTypes {
+		at := sent
+		if !single {
+			at = t + int64(k)*30_000 // AAAA 30 µs after A, from the same socket
+		}
+		r, rt := s.exchange(lk, server, port, ids[k], qname, qt, at)
+		if r == "" {
+			if single {
+				break // the next query waits for this reply
+			}
+			continue
+		}
+		got++
+		last = max(last, rt)
+		sent = rt
+		if result != Answer {
+			result = r
+		}
+	}
+	if got < len(lk.QTypes) {
+		return result, got, t + wait
+	}
+	return result, got, last
 }
 
 // glibcWait is send_dg's wait for nameserver ns: the timeout for the first, (timeout << ns) /

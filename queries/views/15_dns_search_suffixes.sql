@@ -9,9 +9,10 @@
 -- `name`), shows a search expansion. Two suffixed names of one stem (`name.s1` -> `name.s2`) count
 -- only for a stem that was also seen bare in such a step. A suffix needs suffix_min_support such
 -- steps (default 2): a single pair of unrelated names never makes one.
--- ndots is the configured one, or for inferred lists one more than the most dots of a name that
--- was tried bare after its suffixed forms (glibc tries a name as-is last when it has fewer dots
--- than ndots), at least 1.
+-- ndots is the configured one, or for inferred lists one more than the most dots of names that
+-- were tried bare right after a negative answer for a suffixed form, in at least
+-- suffix_min_support such steps (glibc tries a name as-is last when it has fewer dots than
+-- ndots), at least 1.
 CREATE OR REPLACE VIEW dns_search_suffixes AS
 WITH
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'lookup_next_name_ms'), 20) AS next_ms,
@@ -44,11 +45,15 @@ CROSS JOIN
     FROM search_domains WHERE host = ''
 ) AS d
 UNION ALL
-SELECT host, suffix, 'inferred' AS source, support,
-    toUInt8(greatest(1, max(last_dots) OVER (PARTITION BY host) + 1)) AS ndots
+SELECT host, suffix, 'inferred' AS source, support, ndots
 FROM
 (
-SELECT host, suffix, count() AS support, max(step.3) AS last_dots
+SELECT host, suffix, support,
+    groupArrayArray(last_dots) OVER (PARTITION BY host) AS host_dots,
+    toUInt8(greatest(1, arrayMax(arrayFilter(d -> countEqual(host_dots, d) >= min_support, arrayPushBack(host_dots, -1))) + 1)) AS ndots
+FROM
+(
+SELECT host, suffix, count() AS support, groupArray(step.3) AS last_dots
 FROM
 (
     SELECT host, step, step.2 AS suffix
@@ -60,7 +65,7 @@ FROM
             SELECT host, stem, kind, suffix, later_bare
             FROM
             (
-                SELECT host, splitByChar('.', pq) AS a, splitByChar('.', q) AS b,
+                SELECT host, pqr, splitByChar('.', pq) AS a, splitByChar('.', q) AS b,
                     least(length(a), length(b)) AS shorter,
                     arrayFirstIndex(k -> a[k] != b[k], range(1, shorter + 1)) AS differ,
                     if(differ = 0, toUInt64(shorter), toUInt64(differ - 1)) AS common,
@@ -68,7 +73,7 @@ FROM
                     arrayStringConcat(arraySlice(a, common + 1), '.') AS rest_a,
                     arrayStringConcat(arraySlice(b, common + 1), '.') AS rest_b,
                     if(rest_a = '' OR rest_b = '', 'bare', 'both') AS kind,
-                    rest_b = '' AS later_bare
+                    rest_b = '' AND pqr = 1 AS later_bare
                 FROM
                 (
                     SELECT host, qr, qname_key AS q, ts,
@@ -98,4 +103,5 @@ FROM
 )
 GROUP BY host, suffix
 HAVING support >= min_support
+)
 );

@@ -22,8 +22,9 @@
 --              gives: `name` -> `name.suffix` when the
 --              name is tried as-is first, `name.suffix` -> `name` when it is tried last
 -- An attempt that follows none starts a lookup. Whether the base is tried as-is first is read
--- from the group's own steps (bare -> suffixed versus suffixed -> bare), and when they do not
--- tell, from the dots in the base against the host's ndots (dns_search_suffixes).
+-- from the group's own steps right after a negative answer (when one way wins by two or more) (bare -> suffixed versus suffixed ->
+-- bare), and when they do not tell, from the dots in the base against the host's ndots
+-- (dns_search_suffixes).
 -- result is the attempt's own: answer (a positive answer), nxdomain, nodata, servfail, refused,
 -- error (another rcode), or '' when no response came within the match window.
 CREATE OR REPLACE VIEW dns_lookup_attempts AS
@@ -99,7 +100,7 @@ FROM
                 FROM
                 (
                     SELECT *,
-                        if(first_votes != last_votes, first_votes > last_votes,
+                        if(abs(toInt64(first_votes) - toInt64(last_votes)) >= 2, first_votes > last_votes,
                             length(splitByChar('.', base)) - 1 >= ndots) AS as_is_first
                     FROM
                     (
@@ -108,22 +109,24 @@ FROM
                             arraySum(arrayMap((i, s) -> s AND bare[i], idx, steps)) AS last_votes
                         FROM
                         (
-                            -- steps between neighbours from bare to suffixed and back: which comes first
+                            -- steps between neighbours from bare to suffixed and back, right after a negative answer
                             SELECT *,
                                 -- the group's retry spacing, in grid units: the commonest gap from an
-                                -- unanswered attempt to the next of the same name and type
-                                arrayReduce('topK(1)', arrayFilter(x -> x > 0, arrayMap(i -> arrayFirst(x -> x > 0, arrayMap(j ->
+                                -- unanswered attempt to the next of the same name and type, from resends of
+                                -- the same id where there are any (glibc), else from all (Go)
+                                arrayMap(i -> arrayFirst(x -> x > 0, arrayMap(j ->
                                     if(qn[j] = qn[i] AND qt[j] = qt[i] AND res[j] = 0 AND tt[i] - tt[j] BETWEEN min_ns AND max_ns
                                         AND abs((tt[i] - tt[j]) - round((tt[i] - tt[j]) / grid_ns) * grid_ns) <= jitter_ns,
-                                        toUInt64(round((tt[i] - tt[j]) / grid_ns)), toUInt64(0)),
-                                    arrayReverse(range(toUInt32(greatest(1, toInt64(i) - 8)), i)))), idx)))[1] AS spacing,
+                                        toUInt64(round((tt[i] - tt[j]) / grid_ns)) * 2 + (id[j] != id[i]), toUInt64(0)),
+                                    arrayReverse(range(toUInt32(greatest(1, toInt64(i) - 8)), i)))), idx) AS gaps,
+                                intDiv(if(arrayExists(x -> x > 0 AND x % 2 = 0, gaps),
+                                    arrayReduce('topK(1)', arrayFilter(x -> x > 0 AND x % 2 = 0, gaps))[1],
+                                    arrayReduce('topK(1)', arrayFilter(x -> x > 0, gaps))[1]), 2) AS spacing,
                                 -- the latest earlier attempt of another name
                                 arrayMap(i -> arrayFirst(k -> qn[k] != qn[i],
                                     arrayReverse(range(toUInt32(greatest(1, toInt64(i) - 32)), i))), idx) AS other,
-                                arrayMap(i -> i > 1 AND bare[i - 1] != bare[i] AND qn[i - 1] != qn[i] AND res[i - 1] != 1 AND (
-                                    (res[i - 1] > 1 AND tt[i] >= rts[i - 1] AND tt[i] - rts[i - 1] <= next_ns)
-                                    OR (res[i - 1] = 0 AND tt[i] - tt[i - 1] BETWEEN min_ns AND max_ns
-                                        AND abs((tt[i] - tt[i - 1]) - round((tt[i] - tt[i - 1]) / grid_ns) * grid_ns) <= jitter_ns)),
+                                arrayMap(i -> i > 1 AND bare[i - 1] != bare[i] AND qn[i - 1] != qn[i]
+                                    AND res[i - 1] > 1 AND tt[i] >= rts[i - 1] AND tt[i] - rts[i - 1] <= next_ns,
                                     idx) AS steps
                             FROM
                             (
