@@ -42,20 +42,21 @@ const (
 
 // Config is one simulation.
 type Config struct {
-	Seed     uint64
-	Profile  Profile
-	Hosts    int           // client hosts, each a capture host of its own
-	Lookups  int           // application lookups per host
-	Rate     float64       // lookups per second per host (Poisson)
-	Timeout  time.Duration // resolv.conf timeout (whole seconds)
-	Attempts int           // resolv.conf attempts
-	Servers  int           // nameservers, 1 to 3
-	Search   []string      // search list
-	NDots    int
-	QLoss    float64 // probability that a query is lost on the way to the resolver
-	RLoss    float64 // probability that a response is lost on the way back
-	AOnly    float64 // share of lookups that ask for A only
-	Start    time.Time
+	Seed      uint64
+	Profile   Profile
+	Hosts     int           // client hosts, each a capture host of its own
+	FirstHost int           // number of the first host (h00, h01, ...), to make more in pieces
+	Lookups   int           // application lookups per host
+	Rate      float64       // lookups per second per host (Poisson)
+	Timeout   time.Duration // resolv.conf timeout (whole seconds)
+	Attempts  int           // resolv.conf attempts
+	Servers   int           // nameservers, 1 to 3
+	Search    []string      // search list
+	NDots     int
+	QLoss     float64 // probability that a query is lost on the way to the resolver
+	RLoss     float64 // probability that a response is lost on the way back
+	AOnly     float64 // share of lookups that ask for A only
+	Start     time.Time
 }
 
 // Defaults returns a glibc configuration with resolv.conf defaults and the search list of the
@@ -118,9 +119,9 @@ func Run(cfg Config) (Result, error) {
 		s.servers = append(s.servers, netip.AddrFrom4([4]byte{10, 53, 0, byte(i + 1)}))
 	}
 	var out Result
-	for h := range cfg.Hosts {
+	for h := cfg.FirstHost; h < cfg.FirstHost+cfg.Hosts; h++ {
 		s.host = fmt.Sprintf("h%02d", h)
-		s.client = netip.AddrFrom4([4]byte{10, 1, byte(h >> 8), byte(h + 2)})
+		s.client = netip.AddrFrom4([4]byte{10, 1 + byte(h>>16), byte(h >> 8), byte(h)})
 		t := cfg.Start.UnixNano()
 		for range cfg.Lookups {
 			t += int64(s.rng.ExpFloat64() / cfg.Rate * 1e9)

@@ -21,6 +21,8 @@
 --              and 4T/3 when the group uses three nameservers), in the order the host's ndots
 --              gives: `name` -> `name.suffix` when the
 --              name is tried as-is first, `name.suffix` -> `name` when it is tried last
+-- To keep the arrays short, a group is cut into time buckets of lookup_bucket_ms (default 120 s),
+-- each linked with the bucket before it as context; a lookup longer than a bucket is cut.
 -- An attempt that follows none starts a lookup. Whether the base is tried as-is first is read
 -- from the group's own steps right after a negative answer (when one way wins by two or more) (bare -> suffixed versus suffixed ->
 -- bare), and when they do not tell, from the dots in the base against the host's ndots
@@ -39,6 +41,7 @@ WITH
     toInt64(jitter_ms * 1e6) AS jitter_ns,
     toInt64(max_ms * 1e6) AS max_ns,
     toInt64(pair_ms * 1e6) AS pair_ns,
+    toInt64(ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'lookup_bucket_ms'), 120000) * 1e6) AS bucket_ns,
     900000000 AS min_ns,
     4294967296 AS shift
 SELECT
@@ -130,7 +133,7 @@ FROM
                                     idx) AS steps
                             FROM
                             (
-                                SELECT host, client_ip, lib, base, ndots,
+                                SELECT host, client_ip, lib, base, ndots, g.10 AS prim,
                                     g.1 AS tt, g.2 AS qt, g.3 AS id, g.4 AS qn, g.5 AS port, g.6 AS res, g.7 AS rts,
                                     g.8 AS qnames, g.9 AS servers, length(arrayDistinct(servers)) AS nameservers,
                                     arrayEnumerate(g) AS idx,
@@ -138,7 +141,7 @@ FROM
                                 FROM
                                 (
         SELECT host, client_ip, lib, base, any(ndots) AS ndots,
-            arraySort(groupArray((ts_ns, qtype, id, qname_key, client_port, res, rts_ns, qname, server_ip))) AS g
+            arraySort(groupArray((ts_ns, qtype, id, qname_key, client_port, res, rts_ns, qname, server_ip, bucket = own_bucket))) AS g
         FROM
         (
             SELECT t.host AS host, t.client_ip AS client_ip, t.client_port AS client_port, t.server_ip AS server_ip,
@@ -157,7 +160,8 @@ FROM
                     t.edns * 8 + t.rd * 4 + t.ad * 2 + t.cd) AS lib,
                 arrayFirst(x -> endsWith(t.qname_key, concat('.', x)), s.suffixes) AS suffix,
                 if(suffix = '', t.qname_key, substring(t.qname_key, 1, length(t.qname_key) - length(suffix) - 1)) AS base,
-                if(s.ndots = 0, 1, s.ndots) AS ndots
+                if(s.ndots = 0, 1, s.ndots) AS ndots,
+                intDiv(ts_ns, bucket_ns) AS own_bucket
             FROM dns_transactions AS t
             LEFT JOIN
             (
@@ -165,7 +169,8 @@ FROM
                 FROM dns_search_suffixes GROUP BY host
             ) AS s ON t.host = s.host
         )
-        GROUP BY host, client_ip, lib, base
+        ARRAY JOIN [own_bucket, own_bucket + 1] AS bucket
+        GROUP BY host, client_ip, lib, base, bucket
                                 )
                             )
                         )
@@ -178,4 +183,6 @@ FROM
 ARRAY JOIN
     tt AS ts_ns, lookup AS lookup_ns, qnames AS qname, qn AS qname_key, qt AS qtype, id, port AS client_port,
     servers AS server_ip, rts AS rts_ns, links AS link,
-    arrayMap(r -> ['', 'answer', 'nxdomain', 'nodata', 'servfail', 'refused', 'error'][r + 1], res) AS result;
+    arrayMap(r -> ['', 'answer', 'nxdomain', 'nodata', 'servfail', 'refused', 'error'][r + 1], res) AS result,
+    prim AS primary
+WHERE primary;
