@@ -15,7 +15,7 @@
 -- ndots), at least 1.
 CREATE OR REPLACE VIEW dns_search_suffixes AS
 WITH
-    ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'lookup_next_name_ms'), 20) AS next_ms,
+    ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'lookup_next_name_ms'), 2) AS next_ms,
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'retry_grid_ms'), 1000) AS grid_ms,
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'retry_jitter_ms'), 10) AS jitter_ms,
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'retry_max_ms'), 31000) AS max_ms,

@@ -9,7 +9,8 @@
 --   retry      the same name, type and DNS id (glibc resends the identical packet; failover to
 --              another nameserver and dig's retry from a new port keep the id)
 --   pair       the same name, other type, from the same port within a second (A and AAAA on one
---              socket, also glibc's single-request mode) or within pair_window_ms (two sockets)
+--              socket, also glibc's single-request mode) or, in groups that never resend an
+--              identical packet (Go), from another port within pair_window_ms (default 10)
 --   new-id     the same name and type, a new id (Go's resolver), after an attempt that got no
 --              answer, the group's retry spacing later: the commonest gap, in whole
 --              retry_grid_ms (give or take retry_jitter_ms), from an unanswered attempt to the
@@ -31,11 +32,11 @@
 -- error (another rcode), or '' when no response came within the match window.
 CREATE OR REPLACE VIEW dns_lookup_attempts AS
 WITH
-    ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'lookup_next_name_ms'), 20) AS next_ms,
+    ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'lookup_next_name_ms'), 2) AS next_ms,
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'retry_grid_ms'), 1000) AS grid_ms,
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'retry_jitter_ms'), 10) AS jitter_ms,
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'retry_max_ms'), 31000) AS max_ms,
-    ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'pair_window_ms'), 50) AS pair_ms,
+    ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'pair_window_ms'), 10) AS pair_ms,
     toInt64(next_ms * 1e6) AS next_ns,
     toInt64(grid_ms * 1e6) AS grid_ns,
     toInt64(jitter_ms * 1e6) AS jitter_ns,
@@ -71,12 +72,13 @@ FROM
             arrayMap(i -> toUInt32(if(best[i] = 0, i, best[i] % shift)), idx) AS r0
         FROM
         (
-            -- a new id follows an unanswered attempt only in groups that never resend a packet
+            -- a new id (or a pair from another socket) only in groups that never resend a packet
             SELECT *,
                 if(arrayExists(i -> intDiv(main[i], shift) = 5 AND port[main[i] % shift] = port[i]
                         AND tt[i] - tt[main[i] % shift] >= min_ns, idx),
                     arrayMap(i -> toUInt64(0), idx),
-                    arrayMap(i -> arrayMax(arrayMap(j -> if(
+                    arrayMap(i -> arrayMax(arrayMap(j -> multiIf(
+                        qn[j] = qn[i] AND qt[j] != qt[i] AND port[j] != port[i] AND tt[i] - tt[j] <= pair_ns, 4 * shift + j,
                         qn[j] = qn[i] AND qt[j] = qt[i] AND id[j] != id[i] AND res[j] = 0
                             AND tt[i] - tt[j] BETWEEN min_ns AND max_ns
                             AND abs((tt[i] - tt[j]) - round((tt[i] - tt[j]) / grid_ns) * grid_ns) <= jitter_ns
@@ -89,8 +91,7 @@ FROM
                     arrayMap(i -> arrayMax(arrayMap(j -> multiIf(
                         tt[i] - tt[j] > max_ns, 0,
                         qn[j] = qn[i] AND qt[j] = qt[i] AND id[j] = id[i], 5 * shift + j,
-                        qn[j] = qn[i] AND qt[j] != qt[i]
-                            AND ((port[j] = port[i] AND tt[i] - tt[j] <= 1000000000) OR tt[i] - tt[j] <= pair_ns), 4 * shift + j,
+                        qn[j] = qn[i] AND qt[j] != qt[i] AND port[j] = port[i] AND tt[i] - tt[j] <= 1000000000, 4 * shift + j,
                         qn[j] != qn[i] AND (qn[j] = qn[other[i]] OR tt[other[i]] < rts[j]) AND res[j] > 1 AND tt[i] >= rts[j] AND tt[i] - rts[j] <= next_ns
                             AND (NOT bare[j] OR as_is_first) AND (NOT bare[i] OR NOT as_is_first), 2 * shift + j,
                         qn[j] != qn[i] AND res[j] != 1 AND tt[i] - tt[j] >= min_ns
