@@ -62,7 +62,7 @@ func Store(t testing.TB) *chembed.Store {
 func Fresh(t testing.TB, extra ...string) *chembed.Store {
 	t.Helper()
 	s := Store(t)
-	for _, tbl := range append([]string{"dns_messages", "capture_stats", "dnsloss_settings"}, extra...) {
+	for _, tbl := range append([]string{"dns_messages", "capture_stats", "dnsloss_settings", "search_domains"}, extra...) {
 		if err := s.Exec(context.Background(), "TRUNCATE TABLE IF EXISTS "+chstore.QuoteIdent(tbl), nil); err != nil {
 			t.Fatalf("cannot empty %s: %v", tbl, err)
 		}

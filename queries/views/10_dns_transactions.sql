@@ -20,6 +20,8 @@
 --   late        a response arrived, but after the match window
 --   unanswered  no response before the next copy, and the capture went on past the window
 --   unknown     no response, and the capture of this host ended before the window closed
+-- The query's EDNS and header flags (edns, edns_udp_size, rd, ad, cd) come along: the lookup views
+-- use them to tell apart the resolver libraries of one client.
 --
 -- Truncated answers (TC): a UDP attempt answered with TC=1 is answered (the resolver answered;
 -- the client goes on over TCP); truncated_response is 1 for it, and tcp_retry_ts is the time of
@@ -62,13 +64,20 @@ SELECT
     toUInt8(responded AND p.next_tc = 1) AS truncated_response,
     if(truncated_response = 1 AND p.transport = 'udp' AND t.tcp_ts >= p.next_ts
         AND toUnixTimestamp64Nano(t.tcp_ts) - toUnixTimestamp64Nano(p.next_ts) <= window_ns,
-        t.tcp_ts, NULL) AS tcp_retry_ts
+        t.tcp_ts, NULL) AS tcp_retry_ts,
+    p.qname_key AS qname_key,
+    p.edns AS edns,
+    p.edns_udp_size AS edns_udp_size,
+    p.rd AS rd,
+    p.ad AS ad,
+    p.cd AS cd
 FROM
 (
     SELECT *
     FROM
     (
-        SELECT host, ts, qr, src_ip, src_port, dst_ip, dst_port, transport, id, qname, qtype, qclass, k,
+        SELECT host, ts, qr, src_ip, src_port, dst_ip, dst_port, transport, id, qname, qname_key, qtype, qclass,
+            edns, edns_udp_size, rd, ad, cd, k,
             leadInFrame(qr, 1, 255) OVER w AS next_qr,
             leadInFrame(ts, 1) OVER w AS next_ts,
             leadInFrame(rcode, 1) OVER w AS next_rcode,
@@ -76,8 +85,8 @@ FROM
             leadInFrame(tc, 1) OVER w AS next_tc
         FROM
         (
-            SELECT host, ts, qr, src_ip, src_port, dst_ip, dst_port, transport, id, qname, qtype, qclass,
-                rcode, ancount, tc,
+            SELECT host, ts, qr, src_ip, src_port, dst_ip, dst_port, transport, id, qname, qname_key, qtype, qclass,
+                edns, edns_udp_size, rd, ad, cd, rcode, ancount, tc,
                 if(qr = 0,
                     cityHash64(host, src_ip, src_port, dst_ip, dst_port, transport, id, qname_key, qtype),
                     cityHash64(host, dst_ip, dst_port, src_ip, src_port, transport, id, qname_key, qtype)) AS k,

@@ -1,0 +1,219 @@
+package queries_test
+
+import (
+	"testing"
+
+	"github.com/dnsloss/dnsloss/internal/chtest"
+	"github.com/dnsloss/dnsloss/internal/dnsrow"
+)
+
+// wire builds the messages of one client's traffic. Times are seconds after base.
+type wire struct {
+	host, client string
+	msgs         []dnsrow.Message
+}
+
+const (
+	tA    = 1
+	tAAAA = 28
+)
+
+// opt marks a query with EDNS (dig, Go): another resolver library than plain glibc.
+type opt struct{ edns bool }
+
+func (w *wire) q(at float64, server string, port, id uint16, qname string, qtype uint16, o ...opt) {
+	m := dnsrow.Message{Host: []byte(w.host), TS: base + int64(at*1e9), Transport: dnsrow.TransportUDP, ID: id,
+		QName: []byte(qname), QType: qtype, QClass: 1, QDCount: 1, IPVersion: 4, RD: 1,
+		SrcIP: ip("::ffff:" + w.client), DstIP: ip("::ffff:" + server), SrcPort: port, DstPort: 53}
+	if len(o) > 0 && o[0].edns {
+		m.EDNS, m.EDNSUDPSize, m.ARCount = 1, 1232, 1
+	}
+	w.msgs = append(w.msgs, m)
+}
+
+// r adds the response to a query: rcode 0 with answers > 0 is positive, without is NODATA.
+func (w *wire) r(at float64, server string, port, id uint16, qname string, qtype uint16, rcode, answers uint16) {
+	w.msgs = append(w.msgs, dnsrow.Message{Host: []byte(w.host), TS: base + int64(at*1e9), Transport: dnsrow.TransportUDP,
+		ID: id, QR: 1, QName: []byte(qname), QType: qtype, QClass: 1, QDCount: 1, IPVersion: 4, RD: 1, RA: 1,
+		Rcode: rcode, ANCount: answers,
+		SrcIP: ip("::ffff:" + server), DstIP: ip("::ffff:" + w.client), SrcPort: 53, DstPort: port})
+}
+
+const (
+	ns1 = "10.53.0.1"
+	ns2 = "10.53.0.2"
+)
+
+// dropName is drop-name.pcap (lab: glibc 2.36, search in.corp.example, timeout 5 attempts 2,
+// the resolver drops www.example.com), rewritten from `tcpdump -nr`, seconds after 17:38:05.
+func dropName() []dnsrow.Message {
+	w := &wire{host: "lab", client: "10.53.0.2"}
+	w.q(0.726273, ns1, 39982, 30715, "www.example.com", tA)
+	w.q(0.726710, ns1, 39982, 1525, "www.example.com", tAAAA)
+	w.q(5.728909, ns1, 39982, 30715, "www.example.com", tA)
+	w.q(5.730605, ns1, 39982, 1525, "www.example.com", tAAAA)
+	w.q(10.732482, ns1, 36496, 35687, "www.example.com.in.corp.example", tA)
+	w.q(10.732538, ns1, 36496, 53603, "www.example.com.in.corp.example", tAAAA)
+	w.r(10.735652, ns1, 36496, 35687, "www.example.com.in.corp.example", tA, 3, 0)
+	w.r(10.735896, ns1, 36496, 53603, "www.example.com.in.corp.example", tAAAA, 3, 0)
+	w.q(10.769198, ns1, 51311, 59482, "www.example.com", tA)
+	w.q(10.769279, ns1, 51311, 32343, "www.example.com", tAAAA)
+	w.q(15.775380, ns1, 51311, 59482, "www.example.com", tA)
+	w.q(15.775406, ns1, 51311, 32343, "www.example.com", tAAAA)
+	w.q(20.778210, ns1, 40232, 29153, "www.example.com.in.corp.example", tA)
+	w.q(20.778252, ns1, 40232, 8933, "www.example.com.in.corp.example", tAAAA)
+	w.r(20.782463, ns1, 40232, 29153, "www.example.com.in.corp.example", tA, 3, 0)
+	w.r(20.782751, ns1, 40232, 8933, "www.example.com.in.corp.example", tAAAA, 3, 0)
+	w.q(20.790610, ns1, 39251, 58512, "api.example.com", tA)
+	w.r(20.790692, ns1, 39251, 58512, "api.example.com", tA, 0, 1)
+	w.q(20.790744, ns1, 39251, 18323, "api.example.com", tAAAA)
+	w.r(20.790923, ns1, 39251, 18323, "api.example.com", tAAAA, 0, 0)
+	w.q(20.850206, ns1, 48996, 24824, "www.example.com", tA, opt{true}) // dig
+	w.q(25.852220, ns1, 35452, 24824, "www.example.com", tA, opt{true})
+	w.q(30.925795, ns1, 38697, 4919, "www.example.com", tA)
+	w.r(30.926953, ns1, 38697, 4919, "www.example.com", tA, 0, 1)
+	w.q(30.927553, ns1, 38697, 17460, "www.example.com", tAAAA)
+	w.r(30.927583, ns1, 38697, 17460, "www.example.com", tAAAA, 0, 1)
+	return w.msgs
+}
+
+const lookupCols = `client_ip, name, arrayStringConcat(qtypes, '/'), round((toUnixTimestamp64Nano(start_ts) - ` + "1767225600000000000" + `) / 1e9, 3),
+	round(duration_ms / 1000, 1), attempts, arrayStringConcat(names_tried, ','), arrayStringConcat(servers, ','), retries,
+	search_fallbacks, outcome, masked_timeout, round(time_lost_ms / 1000, 1)`
+
+func TestDropName(t *testing.T) {
+	s := chtest.Fresh(t, "search_domains")
+	chtest.Insert(t, s, dropName())
+	got := chtest.Query(t, s, `SELECT `+lookupCols+` FROM dns_lookups ORDER BY start_ts`, nil)
+	// Both glibc lookups: 4 unanswered attempts, then 2 NXDOMAIN for the suffixed name, 10 s.
+	// dig (EDNS, same id from a new port) is its own lookup of 2 attempts; the last is answered.
+	want := "" +
+		"10.53.0.2\twww.example.com\tA/AAAA\t0.726\t10\t6\twww.example.com,www.example.com.in.corp.example\t10.53.0.1\t2\t1\ttimeout\t1\t10\n" +
+		"10.53.0.2\twww.example.com\tA/AAAA\t10.769\t10\t6\twww.example.com,www.example.com.in.corp.example\t10.53.0.1\t2\t1\ttimeout\t1\t10\n" +
+		"10.53.0.2\tapi.example.com\tA/AAAA\t20.791\t0\t2\tapi.example.com\t10.53.0.1\t0\t0\tanswered\t0\t0\n" +
+		"10.53.0.2\twww.example.com\tA\t20.85\t10\t2\twww.example.com\t10.53.0.1\t1\t0\ttimeout\t0\t10\n" +
+		"10.53.0.2\twww.example.com\tA/AAAA\t30.926\t0\t2\twww.example.com\t10.53.0.1\t0\t0\tanswered\t0\t0\n"
+	if got != want {
+		t.Errorf("dns_lookups:\ngot\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestLinkingRules gives each rule its own client (10.9.0.N) so that the lookups stay apart.
+func TestLinkingRules(t *testing.T) {
+	s := chtest.Fresh(t, "search_domains")
+	var msgs []dnsrow.Message
+	add := func(client string, f func(w *wire)) {
+		w := &wire{host: "h", client: client}
+		f(w)
+		msgs = append(msgs, w.msgs...)
+	}
+	edns := opt{true}
+	// glibc: the identical packet again after 5 s, answered
+	add("10.9.0.1", func(w *wire) {
+		w.q(0, ns1, 1000, 11, "a.example", tA)
+		w.q(5.002, ns1, 1000, 11, "a.example", tA)
+		w.r(5.004, ns1, 1000, 11, "a.example", tA, 0, 1)
+	})
+	// Go: a new id and port for each exchange, A and AAAA on two sockets, both retried at +5 s
+	add("10.9.0.2", func(w *wire) {
+		w.q(0, ns1, 2000, 21, "b.example", tA, edns)
+		w.q(0, ns1, 2001, 22, "b.example", tAAAA, edns)
+		w.q(5, ns1, 2002, 23, "b.example", tA, edns)
+		w.q(5, ns1, 2003, 24, "b.example", tAAAA, edns)
+		w.r(5.001, ns1, 2002, 23, "b.example", tA, 0, 1)
+		w.r(5.002, ns1, 2003, 24, "b.example", tAAAA, 0, 1)
+	})
+	// failover: the same id to a second nameserver from another port, answered there
+	add("10.9.0.3", func(w *wire) {
+		w.q(0, ns1, 3000, 31, "c.example", tA)
+		w.q(0.0001, ns1, 3000, 32, "c.example", tAAAA)
+		w.q(5.001, ns2, 3001, 31, "c.example", tA)
+		w.q(5.0011, ns2, 3001, 32, "c.example", tAAAA)
+		w.r(5.003, ns2, 3001, 31, "c.example", tA, 0, 1)
+		w.r(5.004, ns2, 3001, 32, "c.example", tAAAA, 0, 0)
+	})
+	// name -> name.suffix (as-is first: two dots), both NXDOMAIN: outcome nxdomain, not masked
+	add("10.9.0.4", func(w *wire) {
+		w.q(0, ns1, 4000, 41, "nosuch.example.com", tA)
+		w.r(0.001, ns1, 4000, 41, "nosuch.example.com", tA, 3, 0)
+		w.q(0.0011, ns1, 4001, 42, "nosuch.example.com.in.corp.example", tA)
+		w.r(0.002, ns1, 4001, 42, "nosuch.example.com.in.corp.example", tA, 3, 0)
+	})
+	// name.s1 -> name.s2 -> name (a short name, tried as-is last); s1 times out, s2 NXDOMAIN,
+	// the name itself NODATA: masked, outcome timeout
+	add("10.9.0.5", func(w *wire) {
+		w.q(0, ns1, 5000, 51, "db.in.corp.example", tA)
+		w.q(1.001, ns1, 5000, 51, "db.in.corp.example", tA)
+		w.q(2.002, ns1, 5001, 52, "db.corp.example", tA)
+		w.r(2.003, ns1, 5001, 52, "db.corp.example", tA, 3, 0)
+		w.q(2.0031, ns1, 5002, 53, "db", tA)
+		w.r(2.004, ns1, 5002, 53, "db", tA, 0, 0)
+	})
+	// the same short name again: the first suffix answers, one lookup of one name
+	add("10.9.0.5", func(w *wire) {
+		w.q(10, ns1, 5003, 54, "db.in.corp.example", tA)
+		w.r(10.001, ns1, 5003, 54, "db.in.corp.example", tA, 0, 1)
+	})
+	// SERVFAIL and REFUSED
+	add("10.9.0.6", func(w *wire) {
+		w.q(0, ns1, 6000, 61, "sf.example.com", tA)
+		w.r(0.001, ns1, 6000, 61, "sf.example.com", tA, 2, 0)
+		w.q(20, ns1, 6001, 62, "rf.example.com", tA)
+		w.r(20.001, ns1, 6001, 62, "rf.example.com", tA, 5, 0)
+	})
+	// a timeout alone is not masked
+	add("10.9.0.7", func(w *wire) {
+		w.q(0, ns1, 7000, 71, "t.example", tA)
+		w.q(5.002, ns1, 7000, 71, "t.example", tA)
+	})
+	w := &wire{host: "h", client: "10.9.0.9"} // the capture goes on long enough
+	w.q(60, ns1, 9000, 91, "end.example", tA)
+	w.r(60.001, ns1, 9000, 91, "end.example", tA, 0, 1)
+	msgs = append(msgs, w.msgs...)
+	chtest.Insert(t, s, msgs)
+	chtest.Query(t, s, `INSERT INTO search_domains (host, domains, ndots) VALUES ('h', ['in.corp.example', 'corp.example'], 1)`, nil)
+
+	got := chtest.Query(t, s, `SELECT client_ip, name, attempts, arrayStringConcat(names_tried, ','), arrayStringConcat(servers, ','),
+		retries, search_fallbacks, outcome, masked_timeout FROM dns_lookups ORDER BY client_ip, start_ts`, nil)
+	want := "" +
+		"10.9.0.1\ta.example\t2\ta.example\t10.53.0.1\t1\t0\tanswered\t0\n" +
+		"10.9.0.2\tb.example\t4\tb.example\t10.53.0.1\t2\t0\tanswered\t0\n" +
+		"10.9.0.3\tc.example\t4\tc.example\t10.53.0.1,10.53.0.2\t2\t0\tanswered\t0\n" +
+		"10.9.0.4\tnosuch.example.com\t2\tnosuch.example.com,nosuch.example.com.in.corp.example\t10.53.0.1\t0\t1\tnxdomain\t0\n" +
+		"10.9.0.5\tdb\t4\tdb.in.corp.example,db.corp.example,db\t10.53.0.1\t1\t2\ttimeout\t1\n" +
+		"10.9.0.5\tdb.in.corp.example\t1\tdb.in.corp.example\t10.53.0.1\t0\t0\tanswered\t0\n" +
+		"10.9.0.6\tsf.example.com\t1\tsf.example.com\t10.53.0.1\t0\t0\tservfail\t0\n" +
+		"10.9.0.6\trf.example.com\t1\trf.example.com\t10.53.0.1\t0\t0\trefused\t0\n" +
+		"10.9.0.7\tt.example\t2\tt.example\t10.53.0.1\t1\t0\ttimeout\t0\n" +
+		"10.9.0.9\tend.example\t1\tend.example\t10.53.0.1\t0\t0\tanswered\t0\n"
+	if got != want {
+		t.Errorf("dns_lookups:\ngot\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestSuffixInference: a suffix seen in two search steps is inferred; one step between two
+// unrelated names (foo.test answered NXDOMAIN, then foo.test.bar.example) makes none.
+func TestSuffixInference(t *testing.T) {
+	s := chtest.Fresh(t, "search_domains")
+	w := &wire{host: "h", client: "10.9.1.1"}
+	w.q(0, ns1, 1000, 1, "foo.test", tA)
+	w.r(0.001, ns1, 1000, 1, "foo.test", tA, 3, 0)
+	w.q(0.002, ns1, 1001, 2, "foo.test.bar.example", tA)
+	w.r(0.003, ns1, 1001, 2, "foo.test.bar.example", tA, 3, 0)
+	for i, name := range []string{"x.example.org", "y.example.net"} {
+		at := float64(10 + 10*i)
+		w.q(at, ns1, uint16(2000+i), uint16(10+i), name, tA)
+		w.r(at+0.001, ns1, uint16(2000+i), uint16(10+i), name, tA, 3, 0)
+		w.q(at+0.002, ns1, uint16(3000+i), uint16(20+i), name+".in.corp.example", tA)
+		w.r(at+0.003, ns1, uint16(3000+i), uint16(20+i), name+".in.corp.example", tA, 3, 0)
+	}
+	chtest.Insert(t, s, w.msgs)
+	if got := chtest.Query(t, s, `SELECT suffix, source, support FROM dns_search_suffixes ORDER BY suffix`, nil); got != "in.corp.example\tinferred\t2\n" {
+		t.Errorf("suffixes: got %q, want only in.corp.example inferred from 2 steps", got)
+	}
+	got := chtest.Query(t, s, `SELECT name, length(names_tried) FROM dns_lookups ORDER BY start_ts`, nil)
+	want := "foo.test\t1\nfoo.test.bar.example\t1\nx.example.org\t2\ny.example.net\t2\n"
+	if got != want {
+		t.Errorf("lookups:\ngot\n%s\nwant\n%s", got, want)
+	}
+}
