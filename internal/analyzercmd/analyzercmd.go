@@ -206,6 +206,7 @@ CLUSTER NAME, makes each table a ReplicatedMergeTree named NAME_local (macros {s
 					},
 				},
 			},
+			lookupsCommand(stdout),
 			serveCommand(stderr),
 		},
 	}

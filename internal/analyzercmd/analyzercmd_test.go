@@ -251,3 +251,114 @@ func TestReassembledCaptures(t *testing.T) {
 		t.Errorf("host, fragmented, TCP-reassembled, malformed rows:\ngot\n%s\nwant\n%s", r.stdout, want)
 	}
 }
+
+type lookupRow struct {
+	Name          string `json:"name"`
+	StartNS       int64  `json:"start_ns,string"`
+	Outcome       string `json:"outcome"`
+	Attempts      int    `json:"attempts"`
+	MaskedTimeout bool   `json:"masked_timeout"`
+}
+
+func lookupsOf(t *testing.T, db, host string, extra ...string) []lookupRow {
+	t.Helper()
+	r := run(t, nil, append([]string{"--db", db, "lookups", "--host", host, "--limit", "0", "-f", "json"}, extra...)...)
+	if r.code != 0 {
+		t.Fatalf("lookups: exit %d: %s", r.code, r.stderr)
+	}
+	var out []lookupRow
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	for dec.More() {
+		var l lookupRow
+		if err := dec.Decode(&l); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// TestLabLookups checks dns_lookups on the lab captures against what is known independently:
+// the lab's scenario (drop-name) and what the application saw (loss20.log).
+func TestLabLookups(t *testing.T) {
+	db := t.TempDir()
+	if r := run(t, nil, "--db", db, "ingest", "-q", lab("drop-name.pcap"), lab("loss20.pcap")); r.code != 0 {
+		t.Fatalf("ingest: %s", r.stderr)
+	}
+	t.Run("drop-name", func(t *testing.T) {
+		r := run(t, nil, "--db", db, "lookups", "--host", "drop-name", "--masked")
+		want := "10.53.0.2 www.example.com A/AAAA: no answer from 10.53.0.1 at +0s, +5s; tried www.example.com.in.corp.example -> NXDOMAIN at +10s (NXDOMAIN hides a timeout)"
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if len(lines) != 2 || !strings.HasSuffix(lines[0], want) || !strings.HasSuffix(lines[1], want) {
+			t.Errorf("masked lookups:\n%s\nwant two lines ending in\n%s", r.stdout, want)
+		}
+		var got []string
+		for _, l := range lookupsOf(t, db, "drop-name") {
+			got = append(got, fmt.Sprintf("%s %s %d %v", l.Name, l.Outcome, l.Attempts, l.MaskedTimeout))
+		}
+		// The lab's scenario: two glibc lookups lost at the resolver and masked by the suffix's
+		// NXDOMAIN (4 lost attempts + 2 NXDOMAIN), api answered, dig's lookup (one retry from a new
+		// port, same id) a plain timeout, the last www lookup answered.
+		wantAll := []string{"www.example.com timeout 6 true", "www.example.com timeout 6 true", "api.example.com answered 2 false",
+			"www.example.com timeout 2 false", "www.example.com answered 2 false"}
+		if strings.Join(got, "\n") != strings.Join(wantAll, "\n") {
+			t.Errorf("lookups:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantAll, "\n"))
+		}
+	})
+	t.Run("loss20 against the application's log", func(t *testing.T) {
+		log, err := os.ReadFile(lab("loss20.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls := lookupsOf(t, db, "loss20")
+		near := func(l lookupRow, start float64) bool {
+			d := float64(l.StartNS)/1e9 - start
+			return d > -0.05 && d < 0.05
+		}
+		existing := map[string]bool{"www.example.com": true, "api.example.com": true, "mail.example.com": true, "alias.example.com": true, "db": true}
+		var logFailures []float64
+		failedLogged := 0
+		for _, line := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 4 || f[1] == "OK" {
+				continue
+			}
+			var start float64
+			fmt.Sscanf(strings.TrimPrefix(f[3], "@"), "%f", &start)
+			logFailures = append(logFailures, start)
+			if !existing[f[0]] {
+				continue
+			}
+			failedLogged++
+			found := false
+			for _, l := range ls {
+				if near(l, start) && l.Outcome != "answered" {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("the application's failed lookup of %s at %.6f has no failed lookup in dns_lookups", f[0], start)
+			}
+		}
+		if failedLogged != 28 {
+			t.Errorf("loss20.log: %d failures of existing names, the lab README says 28", failedLogged)
+		}
+		failed, matched := 0, 0
+		for _, l := range ls {
+			if l.Outcome == "answered" {
+				continue
+			}
+			failed++
+			for _, s := range logFailures {
+				if near(l, s) {
+					matched++
+					break
+				}
+			}
+		}
+		if failed == 0 || float64(matched)/float64(failed) < 0.95 {
+			t.Errorf("%d of the view's %d failed lookups match a failure in the log, want at least 95%%", matched, failed)
+		}
+		t.Logf("%d of %d failed lookups match a failure in the log", matched, failed)
+	})
+}

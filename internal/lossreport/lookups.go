@@ -3,6 +3,7 @@ package lossreport
 import (
 	"context"
 	"fmt"
+	"github.com/dnsloss/dnsloss/internal/advice"
 	"strconv"
 	"strings"
 	"time"
@@ -144,7 +145,26 @@ func (r *Report) addLookups(ctx context.Context, s chstore.Store, params chstore
 			strings.Join(tried, ", "), orNone(w.Servers))
 		r.WorstLookups = append(r.WorstLookups, l)
 	}
-	r.Notes = append(r.Notes, "resolver-option advice is not in this report yet: it comes with the lookups package (internal/lookups)")
+	return r.addAdvice(ctx, s)
+}
+
+// addAdvice adds the resolver-option advice of every host in the report (package advice: the
+// chance a lookup fails and its worst-case wait under the current and better options). The
+// loss it starts from is measured over the whole store, not only the report's period.
+func (r *Report) addAdvice(ctx context.Context, s chstore.Store) error {
+	ms, err := advice.Load(ctx, s, "")
+	if err != nil {
+		return err
+	}
+	in := map[string]bool{}
+	for _, h := range r.Hosts {
+		in[h.Host] = true
+	}
+	for _, m := range ms {
+		if in[m.Host] && m.P > 0 {
+			r.Advice = append(r.Advice, Advice{Host: m.Host, Text: strings.TrimPrefix(strings.TrimRight(advice.Advise(m).Text(), "\n"), m.Host+": ")})
+		}
+	}
 	return nil
 }
 
