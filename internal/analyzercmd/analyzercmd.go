@@ -61,7 +61,8 @@ Start with:   analyzer analyze capture.pcap
 Then explore: analyzer sql "SELECT * FROM dns_transactions WHERE outcome != 'answered' LIMIT 20"
 
 The store is the embedded ClickHouse engine in --db (default ./dnsloss-data).
-Views for your own SQL: dns_transactions (one row per query attempt), loss_by_host.`,
+Views for your own SQL: dns_transactions (one row per query attempt), dns_lookups (one row per
+stub-resolver lookup), loss_by_host. Failed lookups, one line each: analyzer lookups --failed`,
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags:     append([]cli.Flag{dbFlag}, remoteFlags()...),
