@@ -291,11 +291,17 @@ func liveCapture(t *testing.T, analyzer, collector, source string, outage bool) 
 		t.Errorf("loss_by_host attempts and unanswered+unknown: got %q, want %q", loss, wantLoss)
 	}
 
-	// MASKED-TIMEOUT ASSERTION GOES HERE once the dns_lookups view exists (issue 4): each
-	// `getent ahosts www.example.com` above must be one lookup with outcome masked_timeout
-	// (two unanswered attempts, then NXDOMAIN for www.example.com.in.corp.example), i.e.
-	//   SELECT count() FROM dns_lookups WHERE host = 'labclient' AND qname = 'www.example.com'
-	//     AND outcome = 'masked_timeout'   -- want 2
+	// Masked timeouts: each `getent ahosts www.example.com` above is one lookup that timed out
+	// (its queries dropped) and whose search-suffixed name then got NXDOMAIN, and the report
+	// counts both.
+	masked := l.query(addr, `SELECT name, outcome, masked_timeout, count() FROM dns_lookups WHERE host = '`+labHost+`'
+		AND name = '`+dropped+`' GROUP BY name, outcome, masked_timeout`)
+	if want := dropped + "\ttimeout\t1\t2\n"; masked != want {
+		t.Errorf("lookups of %s: got %q, want %q (two masked timeouts)", dropped, masked, want)
+	}
+	if got := l.query(addr, `SELECT sum(masked_timeouts) FROM loss_by_host WHERE host = '`+labHost+`'`); got != "2\n" {
+		t.Errorf("loss_by_host masked_timeouts: got %q, want 2", got)
+	}
 
 	// Capture accounting: the intervals add up to what was captured, and nothing was lost.
 	st := l.query(addr, `SELECT count(), sum(dns_messages), sum(packets), sum(kernel_drops), sum(tool_drops), sum(rows_dropped)
