@@ -30,7 +30,7 @@ demo: build
 test: export DNSLOSS_APT = $(TEST_APT)
 test: setup vet
 	@echo "test: go test ./..."
-	@$(GO) test -count=1 ./...
+	@$(GO) test -count=1 -timeout 45m ./...
 	@$(MAKE) --no-print-directory fuzz
 
 # Each fuzz target runs briefly; a crasher fails the run and lands in testdata/fuzz.
