@@ -285,7 +285,7 @@ func TestFormatsAgree(t *testing.T) {
 			t.Errorf("text report lacks the line %q:\n%s", line, txt.String())
 		}
 	}
-	if !strings.Contains(txt.String(), "Got worse than in the previous period: web-1 (unanswered ratio 0 -> 0.4)") {
+	if !strings.Contains(txt.String(), "Got worse than in the previous period: web-1 (unanswered ratio 0 -> 0.4, failed lookups 0 -> 4)") {
 		t.Errorf("text report does not name the host that got worse:\n%s", txt.String())
 	}
 }
@@ -307,7 +307,10 @@ func TestThresholds(t *testing.T) {
 		{"unanswered_ratio >= 0.4", []string{"web-1 (all servers)", "web-1 via 10.0.0.1"}, false},
 		{"attempts < 6", []string{"web-2 (all servers)", "web-2 via 10.0.0.1"}, false},
 		{"capture_drop_intervals = 0", []string{"web-1 (all servers)", "web-1 via 10.0.0.1", "web-2 (all servers)", "web-2 via 10.0.0.1"}, false},
-		{"failed_lookups > 0", nil, false}, // null never crosses
+		// web-1's four unanswered attempts are four one-attempt lookups that failed
+		{"failed_lookups > 0", []string{"web-1 (all servers)", "web-1 via 10.0.0.1"}, false},
+		{"failed_lookups > 4", nil, false},
+		{"rtt_p50_ms > 0", []string{"web-1 (all servers)", "web-1 via 10.0.0.1", "web-2 (all servers)", "web-2 via 10.0.0.1"}, false},
 		{"loss > 1", nil, true},
 		{"unanswered_ratio >> 1", nil, true},
 		{"unanswered_ratio > one", nil, true},
