@@ -21,8 +21,18 @@ import (
 )
 
 // Run runs the analyzer with args (args[0] is the program name) and returns the exit status.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	app := newApp(stdout, stderr)
+	unknown := false
+	app.CommandNotFound = func(c *cli.Context, name string) {
+		fmt.Fprintf(stderr, "analyzer: no command %q (see analyzer --help)\n", name)
+		unknown = true
+	}
+	defer func() {
+		if unknown {
+			code = 2
+		}
+	}()
 	if err := app.RunContext(ctx, args); err != nil {
 		var ec cli.ExitCoder
 		if errors.As(err, &ec) {
@@ -98,7 +108,7 @@ stub-resolver lookup), loss_by_host. Failed lookups, one line each: analyzer loo
 				Usage:     "run a query and print its result",
 				ArgsUsage: "QUERY",
 				Description: `Runs one SQL statement against the store. Tables: dns_messages, capture_stats;
-views: dns_transactions, loss_by_host. Pass values with --param name=value and refer to them
+views: dns_transactions, dns_lookups, loss_by_host. Pass values with --param name=value and refer to them
 as {name:Type} in the query, e.g.
   analyzer sql --param n=www.example.com "SELECT * FROM dns_transactions WHERE qname = {n:String}"`,
 				Flags: []cli.Flag{
@@ -107,7 +117,7 @@ as {name:Type} in the query, e.g.
 				},
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
-						for _, a := range c.Args().Slice()[1:] {
+						for _, a := range c.Args().Tail() {
 							if strings.HasPrefix(a, "-") {
 								return cli.Exit(fmt.Sprintf("flag %s after the query: put flags before QUERY (analyzer sql %s \"...\")", a, a), 2)
 							}
@@ -245,6 +255,9 @@ func ingestFiles(ctx context.Context, c *cli.Context, s chstore.Store, stderr io
 	if c.NArg() == 0 {
 		return cli.Exit("no capture FILE given (e.g. analyzer "+c.Command.Name+" capture.pcap)", 2)
 	}
+	if err := flagsFirst(c); err != nil {
+		return err
+	}
 	ports, err := dnswire.ParsePorts(c.String("ports"))
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
@@ -261,6 +274,29 @@ func ingestFiles(ctx context.Context, c *cli.Context, s chstore.Store, stderr io
 		if res.Skipped && opt.Progress != nil {
 			fmt.Fprintf(stderr, "ingest %s: already in the store for host %s; skipped (use --replace to ingest it again)\n", path, res.Host)
 		}
+	}
+	return nil
+}
+
+// flagsFirst refuses arguments that look like flags after the first positional argument: the
+// command line parser stops reading flags there, so they would be taken as file names or
+// silently ignored.
+func flagsFirst(c *cli.Context) error {
+	for _, a := range c.Args().Slice() {
+		if strings.HasPrefix(a, "-") && a != "-" {
+			return cli.Exit(fmt.Sprintf("flag %s after an argument: put flags before the arguments (analyzer %s %s ...)", a, c.Command.Name, a), 2)
+		}
+	}
+	return nil
+}
+
+// noArgs refuses positional arguments for commands that take none.
+func noArgs(c *cli.Context) error {
+	if c.NArg() > 0 {
+		if err := flagsFirst(c); err != nil {
+			return err
+		}
+		return cli.Exit(fmt.Sprintf("%s takes no arguments, got %q", c.Command.Name, c.Args().First()), 2)
 	}
 	return nil
 }

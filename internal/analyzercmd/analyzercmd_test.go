@@ -165,6 +165,9 @@ func TestBadInput(t *testing.T) {
 		{"unsupported link type", nil, []string{"analyze", usb}, []string{"x.pcap", "link type 189", "supported"}},
 		{"unwritable data directory", nil, []string{"--db", filepath.Join(file, "db"), "report"}, []string{"cannot create data directory", "--db"}},
 		{"no file", nil, []string{"analyze"}, []string{"no capture FILE"}},
+		{"flag after a file", nil, []string{"ingest", lab("baseline.pcap"), "--host", "web-2"}, []string{"flag --host after an argument"}},
+		{"no query", nil, []string{"sql"}, []string{"sql takes one QUERY"}},
+		{"unknown command", nil, []string{"bogus"}, []string{`no command "bogus"`}},
 		{"missing libchdb.so", []string{"CHDB_LIB_PATH=", "HOME=" + dir, "XDG_CACHE_HOME=" + dir}, []string{"report"}, []string{"libchdb.so not found", "make setup"}},
 	}
 	for _, tc := range tests {

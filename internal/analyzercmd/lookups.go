@@ -35,6 +35,9 @@ func lookupsCommand(stdout io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "text (one line a lookup) or json (one object a line)"},
 		},
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			f := lookups.Filter{Failed: c.Bool("failed"), Masked: c.Bool("masked"), Host: c.String("host"), Name: c.String("name"), Limit: c.Int("limit")}
 			now := time.Now()
 			for _, b := range []struct {

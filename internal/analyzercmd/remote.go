@@ -21,7 +21,7 @@ func remoteFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{
 			Name: "clickhouse", EnvVars: []string{"DNSLOSS_CLICKHOUSE"},
-			Usage: "work against a ClickHouse server or `analyzer serve` instead of --db: http(s)://host:8123/db " +
+			Usage: "work against a ClickHouse server or analyzer serve instead of --db: http(s)://host:8123/db " +
 				"(every command) or clickhouse(s)://host:9000/db (native protocol); user and password from " +
 				"$DNSLOSS_CLICKHOUSE_USER and $DNSLOSS_CLICKHOUSE_PASSWORD, never from the URL",
 		},

@@ -55,6 +55,9 @@ and exits (for cron or a systemd timer), else it keeps running.`,
 			&cli.BoolFlag{Name: "once", Usage: "scheduled mode: report the periods closed so far, then exit"},
 		},
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			var thresholds []lossreport.Threshold
 			for _, s := range c.StringSlice("fail-if") {
 				t, err := lossreport.ParseThreshold(s)

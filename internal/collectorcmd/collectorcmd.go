@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -61,6 +62,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table, json (one object a line) or csv"},
 				},
 				Action: func(c *cli.Context) error {
+					for _, a := range c.Args().Tail() {
+						if strings.HasPrefix(a, "-") {
+							return cli.Exit(fmt.Sprintf("flag %s after FILE: put flags before it (collector read %s ... FILE)", a, a), 2)
+						}
+					}
 					if c.NArg() != 1 {
 						return cli.Exit("read takes one capture FILE", 2)
 					}
