@@ -3,8 +3,9 @@ package tcpdns
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/dnsloss/dnsloss/internal/pcapread"
+	"io"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -77,41 +78,26 @@ type pcapPacket struct {
 	data []byte
 }
 
-// readPcap reads a classic pcap file (microsecond or nanosecond, either byte order) from testdata.
+// readPcap reads a capture from testdata with the project's reader.
 func readPcap(t testing.TB, name string) []pcapPacket {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	r, err := pcapread.Open(filepath.Join("testdata", name))
 	if err != nil {
-		t.Fatalf("cannot read capture %q: %v", name, err)
+		t.Fatal(err)
 	}
-	if len(b) < 24 {
-		t.Fatalf("capture %q: no pcap header", name)
-	}
-	var bo binary.ByteOrder = binary.LittleEndian
-	magic := bo.Uint32(b)
-	if magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1 {
-		bo = binary.BigEndian
-		magic = bo.Uint32(b)
-	}
-	unit := int64(1000)
-	switch magic {
-	case 0xa1b2c3d4:
-	case 0xa1b23c4d:
-		unit = 1
-	default:
-		t.Fatalf("capture %q: magic %#x is not pcap", name, magic)
-	}
+	defer r.Close()
 	var out []pcapPacket
-	for off := 24; off+16 <= len(b); {
-		sec, frac, capLen := int64(bo.Uint32(b[off:])), int64(bo.Uint32(b[off+4:])), int(bo.Uint32(b[off+8:]))
-		off += 16
-		if off+capLen > len(b) {
-			t.Fatalf("capture %q: record cut short at byte %d", name, off)
+	var p pcapread.Packet
+	for {
+		err := r.Next(&p)
+		if err == io.EOF {
+			return out
 		}
-		out = append(out, pcapPacket{ts: sec*1e9 + frac*unit, data: b[off : off+capLen]})
-		off += capLen
+		if err != nil {
+			t.Fatalf("capture %q: %v", name, err)
+		}
+		out = append(out, pcapPacket{ts: p.TS, data: append([]byte(nil), p.Data...)})
 	}
-	return out
 }
 
 type nopFeedback struct{}
