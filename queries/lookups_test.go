@@ -1,7 +1,9 @@
 package queries_test
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/dnsloss/dnsloss/internal/chtest"
 	"github.com/dnsloss/dnsloss/internal/dnsrow"
@@ -166,6 +168,27 @@ func TestLinkingRules(t *testing.T) {
 		w.q(0, ns1, 7000, 71, "t.example", tA)
 		w.q(5.002, ns1, 7000, 71, "t.example", tA)
 	})
+	// glibc: SERVFAIL from the first nameserver, no answer from the second, then the suffix
+	// NXDOMAIN: the name's result is servfail (what glibc reports), so not masked
+	add("10.9.0.8", func(w *wire) {
+		w.q(0, ns1, 8000, 81, "sv.example.com", tA)
+		w.q(0, ns1, 8000, 82, "sv.example.com", tAAAA)
+		w.r(0.001, ns1, 8000, 81, "sv.example.com", tA, 2, 0)
+		w.r(0.002, ns1, 8000, 82, "sv.example.com", tAAAA, 2, 0)
+		w.q(0.002, ns2, 8001, 81, "sv.example.com", tA)
+		w.q(0.002, ns2, 8001, 82, "sv.example.com", tAAAA)
+		w.q(5.002, ns1, 8002, 83, "sv.example.com.in.corp.example", tA)
+		w.q(5.002, ns1, 8002, 84, "sv.example.com.in.corp.example", tAAAA)
+		w.r(5.003, ns1, 8002, 83, "sv.example.com.in.corp.example", tA, 3, 0)
+		w.r(5.004, ns1, 8002, 84, "sv.example.com.in.corp.example", tAAAA, 3, 0)
+	})
+	// Go: SERVFAIL, then at once the next server with a new id and port, answered: one lookup
+	add("10.9.0.8", func(w *wire) {
+		w.q(30, ns1, 8010, 85, "gs.example", tA, edns)
+		w.r(30.002, ns1, 8010, 85, "gs.example", tA, 2, 0)
+		w.q(30.002, ns2, 8011, 86, "gs.example", tA, edns)
+		w.r(30.004, ns2, 8011, 86, "gs.example", tA, 0, 1)
+	})
 	w := &wire{host: "h", client: "10.9.0.9"} // the capture goes on long enough
 	w.q(60, ns1, 9000, 91, "end.example", tA)
 	w.r(60.001, ns1, 9000, 91, "end.example", tA, 0, 1)
@@ -185,6 +208,8 @@ func TestLinkingRules(t *testing.T) {
 		"10.9.0.6\tsf.example.com\t1\tsf.example.com\t10.53.0.1\t0\t0\tservfail\t0\n" +
 		"10.9.0.6\trf.example.com\t1\trf.example.com\t10.53.0.1\t0\t0\trefused\t0\n" +
 		"10.9.0.7\tt.example\t2\tt.example\t10.53.0.1\t1\t0\ttimeout\t0\n" +
+		"10.9.0.8\tsv.example.com\t6\tsv.example.com,sv.example.com.in.corp.example\t10.53.0.1,10.53.0.2\t2\t1\tnxdomain\t0\n" +
+		"10.9.0.8\tgs.example\t2\tgs.example\t10.53.0.1,10.53.0.2\t1\t0\tanswered\t0\n" +
 		"10.9.0.9\tend.example\t1\tend.example\t10.53.0.1\t0\t0\tanswered\t0\n"
 	if got != want {
 		t.Errorf("dns_lookups:\ngot\n%s\nwant\n%s", got, want)
@@ -215,5 +240,76 @@ func TestSuffixInference(t *testing.T) {
 	want := "foo.test\t1\nfoo.test.bar.example\t1\nx.example.org\t2\ny.example.net\t2\n"
 	if got != want {
 		t.Errorf("lookups:\ngot\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestBusyClient: clients that look one name up thousands of times (an application without a
+// cache). The linking's arrays cost the square of their length, so they are cut into chunks;
+// the lookups must come out whole and exact across chunk and bucket edges.
+func TestBusyClient(t *testing.T) {
+	s := chtest.Fresh(t, "search_domains")
+	const n = 3000
+	// 10.9.2.1: 50 queries a second for one name (A and AAAA, one socket a lookup), all answered.
+	hot := &wire{host: "h", client: "10.9.2.1"}
+	for k := range n {
+		at, port, id := float64(k)*0.02, uint16(20000+k), uint16(2*k)
+		hot.q(at, ns1, port, id, "api.example.com", tA)
+		hot.q(at+0.0001, ns1, port, id+1, "api.example.com", tAAAA)
+		hot.r(at+0.001, ns1, port, id, "api.example.com", tA, 0, 1)
+		hot.r(at+0.0011, ns1, port, id+1, "api.example.com", tAAAA, 0, 1)
+	}
+	// 10.9.2.2: a lookup every 0.4 s for 20 minutes; every tenth loses both queries and resends
+	// them (glibc: the identical packets) 5 s later, 25 attempts of the same name further on.
+	steady := &wire{host: "h", client: "10.9.2.2"}
+	wantRetries := 0
+	for k := range n {
+		at, port, id := float64(k)*0.4, uint16(30000+k), uint16(2*k)
+		steady.q(at, ns1, port, id, "db.example.com", tA)
+		steady.q(at+0.0001, ns1, port, id+1, "db.example.com", tAAAA)
+		if k%10 == 3 {
+			at += 5
+			steady.q(at, ns1, port, id, "db.example.com", tA)
+			steady.q(at+0.0001, ns1, port, id+1, "db.example.com", tAAAA)
+			wantRetries += 2
+		}
+		steady.r(at+0.001, ns1, port, id, "db.example.com", tA, 0, 1)
+		steady.r(at+0.0011, ns1, port, id+1, "db.example.com", tAAAA, 0, 1)
+	}
+	chtest.Insert(t, s, append(hot.msgs, steady.msgs...))
+	began := time.Now()
+	defer func() { t.Logf("dns_lookups over %d messages: %v", len(hot.msgs)+len(steady.msgs), time.Since(began)) }()
+	got := chtest.Query(t, s, `SELECT client_ip, count(), countIf(outcome = 'answered'), sum(attempts), sum(retries),
+		countIf(retries > 0 AND duration_ms BETWEEN 5000 AND 5002), max(length(names_tried))
+		FROM dns_lookups GROUP BY client_ip ORDER BY client_ip`, nil)
+	want := fmt.Sprintf("10.9.2.1\t%d\t%d\t%d\t0\t0\t1\n10.9.2.2\t%d\t%d\t%d\t%d\t%d\t1\n",
+		n, n, 2*n, n, n, 2*n+wantRetries, wantRetries, wantRetries/2)
+	if got != want {
+		t.Errorf("lookups per client:\ngot\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestSuffixInferenceNdots: ndots is not raised by a few steps from `name.suffix` to `name` of
+// two-dot names (lookups of one name running side by side) when more steps went the other way
+// (`name` NXDOMAIN, then `name.suffix`): glibc tries such names as-is first.
+func TestSuffixInferenceNdots(t *testing.T) {
+	s := chtest.Fresh(t, "search_domains")
+	w := &wire{host: "h", client: "10.9.2.1"}
+	for i, name := range []string{"x.example.org", "y.example.net", "w.example.com"} {
+		at := float64(10 * i)
+		w.q(at, ns1, uint16(2000+i), uint16(10+i), name, tA)
+		w.r(at+0.001, ns1, uint16(2000+i), uint16(10+i), name, tA, 3, 0)
+		w.q(at+0.002, ns1, uint16(3000+i), uint16(20+i), name+".in.corp.example", tA)
+		w.r(at+0.003, ns1, uint16(3000+i), uint16(20+i), name+".in.corp.example", tA, 3, 0)
+	}
+	for i := range 2 { // by chance: another lookup's query right after a suffixed NXDOMAIN
+		at := float64(40 + 10*i)
+		w.q(at, ns1, uint16(4000+i), uint16(30+i), "v.example.com.in.corp.example", tA)
+		w.r(at+0.001, ns1, uint16(4000+i), uint16(30+i), "v.example.com.in.corp.example", tA, 3, 0)
+		w.q(at+0.0015, ns1, uint16(5000+i), uint16(40+i), "v.example.com", tA)
+		w.r(at+0.002, ns1, uint16(5000+i), uint16(40+i), "v.example.com", tA, 0, 1)
+	}
+	chtest.Insert(t, s, w.msgs)
+	if got := chtest.Query(t, s, `SELECT suffix, ndots FROM dns_search_suffixes`, nil); got != "in.corp.example\t1\n" {
+		t.Errorf("suffixes: got %q, want in.corp.example with ndots 1", got)
 	}
 }

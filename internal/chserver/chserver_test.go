@@ -56,8 +56,6 @@ func TestStoreOverHTTP(t *testing.T) {
 	t.Run("insert native", func(t *testing.T) {
 		b := dnsrow.NewBatch()
 		for i := range 3000 {
-			// Distinct names: thousands of queries for one name from one client within a lookup
-			// bucket make the lookup views' arrays quadratic (a known limit, see BENCHMARKS.md).
 			b.Append(&dnsrow.Message{Host: []byte("remote"), TS: int64(i) * 1e6, IPVersion: 4, ID: uint16(i), QName: []byte(fmt.Sprintf("x%d.example", i))})
 		}
 		err := s.InsertNative(ctx, dnsrow.Table, b.Columns(), func(w io.Writer) error {

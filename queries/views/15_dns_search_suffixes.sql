@@ -11,8 +11,10 @@
 -- steps (default 2): a single pair of unrelated names never makes one.
 -- ndots is the configured one, or for inferred lists one more than the most dots of names that
 -- were tried bare right after a negative answer for a suffixed form, in at least
--- suffix_min_support such steps (glibc tries a name as-is last when it has fewer dots than
--- ndots), at least 1.
+-- suffix_min_support such steps and in more of them than the other way round (suffixed right
+-- after a negative answer for the bare name): glibc tries a name as-is last when it has fewer
+-- dots than ndots, and a client with lookups of one name running side by side can show a few
+-- steps the wrong way by chance; at least 1.
 CREATE OR REPLACE VIEW dns_search_suffixes AS
 WITH
     ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'lookup_next_name_ms'), 2) AS next_ms,
@@ -50,19 +52,22 @@ FROM
 (
 SELECT host, suffix, support,
     groupArrayArray(last_dots) OVER (PARTITION BY host) AS host_dots,
-    toUInt8(greatest(1, arrayMax(arrayFilter(d -> countEqual(host_dots, d) >= min_support, arrayPushBack(host_dots, -1))) + 1)) AS ndots
+    groupArrayArray(first_dots) OVER (PARTITION BY host) AS host_first_dots,
+    toUInt8(greatest(1, arrayMax(arrayFilter(d -> countEqual(host_dots, d) >= min_support
+        AND countEqual(host_dots, d) > countEqual(host_first_dots, d), arrayPushBack(host_dots, -1))) + 1)) AS ndots
 FROM
 (
-SELECT host, suffix, count() AS support, groupArray(step.3) AS last_dots
+SELECT host, suffix, count() AS support, groupArray(step.3) AS last_dots, groupArray(step.4) AS first_dots
 FROM
 (
     SELECT host, step, step.2 AS suffix
     FROM
     (
-        SELECT host, stem, groupArray((kind, suffix, if(later_bare, toInt64(length(splitByChar('.', stem)) - 1), -1))) AS steps
+        SELECT host, stem, groupArray((kind, suffix, if(later_bare, toInt64(length(splitByChar('.', stem)) - 1), -1),
+            if(earlier_bare, toInt64(length(splitByChar('.', stem)) - 1), -1))) AS steps
         FROM
         (
-            SELECT host, stem, kind, suffix, later_bare
+            SELECT host, stem, kind, suffix, later_bare, earlier_bare
             FROM
             (
                 SELECT host, pqr, splitByChar('.', pq) AS a, splitByChar('.', q) AS b,
@@ -73,7 +78,8 @@ FROM
                     arrayStringConcat(arraySlice(a, common + 1), '.') AS rest_a,
                     arrayStringConcat(arraySlice(b, common + 1), '.') AS rest_b,
                     if(rest_a = '' OR rest_b = '', 'bare', 'both') AS kind,
-                    rest_b = '' AND pqr = 1 AS later_bare
+                    rest_b = '' AND pqr = 1 AS later_bare,
+                    rest_a = '' AND pqr = 1 AS earlier_bare
                 FROM
                 (
                     SELECT host, qr, qname_key AS q, ts,

@@ -14,7 +14,9 @@
 --   new-id     the same name and type, a new id (Go's resolver), after an attempt that got no
 --              answer, the group's retry spacing later: the commonest gap, in whole
 --              retry_grid_ms (give or take retry_jitter_ms), from an unanswered attempt to the
---              next of the same name and type;
+--              next of the same name and type; or right after (within lookup_next_name_ms) an
+--              attempt that got SERVFAIL, REFUSED or another error rcode (Go asks the next
+--              server at once);
 --              only for groups that never resend an identical packet (Go; glibc always does)
 --   next-name  another name of the search list, right after this one got a negative answer
 --              (within lookup_next_name_ms, with no third name sent in between) or one wait
@@ -22,8 +24,11 @@
 --              and 4T/3 when the group uses three nameservers), in the order the host's ndots
 --              gives: `name` -> `name.suffix` when the
 --              name is tried as-is first, `name.suffix` -> `name` when it is tried last
--- To keep the arrays short, a group is cut into time buckets of lookup_bucket_ms (default 120 s),
--- each linked with the bucket before it as context; a lookup longer than a bucket is cut.
+-- To keep the arrays short (the array steps cost the square of their length), a group is cut
+-- into time buckets of lookup_bucket_ms (default 120 s) and each bucket into chunks of 256
+-- attempts, each chunk linked with the 256 attempts before it as context: a lookup is cut
+-- where it reaches back further than that (a lookup longer than a bucket, or, for one client
+-- sending one name dozens of times a second, more than 256 attempts of that name back).
 -- An attempt that follows none starts a lookup. Whether the base is tried as-is first is read
 -- from the group's own steps right after a negative answer (when one way wins by two or more) (bare -> suffixed versus suffixed ->
 -- bare), and when they do not tell, from the dots in the base against the host's ndots
@@ -43,6 +48,7 @@ WITH
     toInt64(max_ms * 1e6) AS max_ns,
     toInt64(pair_ms * 1e6) AS pair_ns,
     toInt64(ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'lookup_bucket_ms'), 120000) * 1e6) AS bucket_ns,
+    256 AS chunk_rows,
     900000000 AS min_ns,
     4294967296 AS shift
 SELECT
@@ -54,53 +60,62 @@ SELECT
     link, as_is_first
 FROM
 (
-    -- roots by pointer jumping: after 7 rounds every attempt points at the first of its lookup
-    -- (lookups of up to 128 linked attempts)
-    SELECT *, arrayMap(i -> r6[r6[i]], idx) AS r7, arrayMap(i -> tt[r7[i]], idx) AS lookup,
-        arrayMap(i -> ['first', 'next-name', 'next-name', 'new-id', 'pair', 'retry'][intDiv(best[i], shift) + 1], idx) AS links
-    FROM (SELECT *, arrayMap(i -> r5[r5[i]], idx) AS r6 FROM (SELECT *, arrayMap(i -> r4[r4[i]], idx) AS r5
-    FROM (SELECT *, arrayMap(i -> r3[r3[i]], idx) AS r4 FROM (SELECT *, arrayMap(i -> r2[r2[i]], idx) AS r3
-    FROM (SELECT *, arrayMap(i -> r1[r1[i]], idx) AS r2 FROM (SELECT *, arrayMap(i -> r0[r0[i]], idx) AS r1
+    -- Each level below computes what the level above reads: an alias whose expression holds a
+    -- lambda is evaluated again wherever it is named in the same SELECT.
+    SELECT *, arrayMap(r -> tt[r], roots) AS lookup,
+        arrayMap(b -> ['first', 'next-name', 'next-name', 'new-id', 'pair', 'retry'][intDiv(b, shift) + 1], best) AS links
+    FROM
+    (
+    -- roots in one pass: every attempt follows an earlier one, so the first attempt of its lookup
+    -- is already known when it is reached
+    SELECT *, arrayFold((acc, i, r) -> arrayPushBack(acc, if(r = i, i, acc[r])), idx, r0, emptyArrayUInt32()) AS roots
+    FROM
+    (
+    SELECT *, arrayMap((i, b) -> toUInt32(if(b = 0, i, b % shift)), idx, best) AS r0
     FROM
     (
         SELECT *,
-            arrayMap(i -> if(newid[i] = 0 OR main[i] >= 5 * shift
+            -- a new id (or a pair from another socket) only in groups that never resend a packet
+            arrayMap(i -> if(resends OR newid[i] = 0 OR main[i] >= 5 * shift
                     OR (intDiv(main[i], shift) = 4 AND (port[main[i] % shift] = port[i]
                         OR tt[i] - tt[main[i] % shift] <= abs((tt[i] - tt[newid[i] % shift])
                             - round((tt[i] - tt[newid[i] % shift]) / grid_ns) * grid_ns))),
-                main[i], newid[i]), idx) AS best,
-            arrayMap(i -> toUInt32(if(best[i] = 0, i, best[i] % shift)), idx) AS r0
+                main[i], newid[i]), idx) AS best
         FROM
         (
-            -- a new id (or a pair from another socket) only in groups that never resend a packet
             SELECT *,
-                if(arrayExists(i -> intDiv(main[i], shift) = 5 AND port[main[i] % shift] = port[i]
-                        AND tt[i] - tt[main[i] % shift] >= min_ns, idx),
-                    arrayMap(i -> toUInt64(0), idx),
-                    arrayMap(i -> arrayMax(arrayMap(j -> multiIf(
-                        qn[j] = qn[i] AND qt[j] != qt[i] AND port[j] != port[i] AND tt[i] - tt[j] <= pair_ns, 4 * shift + j,
-                        qn[j] = qn[i] AND qt[j] = qt[i] AND id[j] != id[i] AND res[j] = 0
-                            AND tt[i] - tt[j] BETWEEN min_ns AND max_ns
-                            AND abs((tt[i] - tt[j]) - round((tt[i] - tt[j]) / grid_ns) * grid_ns) <= jitter_ns
-                            AND (spacing = 0 OR round((tt[i] - tt[j]) / grid_ns) = spacing),
-                        3 * shift + j, 0), range(toUInt32(greatest(1, toInt64(i) - 32)), i))), idx)) AS newid
+                arrayExists(i -> intDiv(main[i], shift) = 5 AND port[main[i] % shift] = port[i]
+                        AND tt[i] - tt[main[i] % shift] >= min_ns, idx) AS resends,
+                arrayMap((ti, qhi, qti, idi, porti, wj, wt, wqh, wqt, wid, wport, wres, wrts) -> arrayMax(arrayMap(
+                        (j, tj, qhj, qtj, idj, portj, resj, rtsj) -> multiIf(
+                        qhj = qhi AND qtj != qti AND portj != porti AND ti - tj <= pair_ns, 4 * shift + j,
+                        qhj = qhi AND qtj = qti AND idj != idi AND resj >= 4
+                            AND ti >= rtsj AND ti - rtsj <= next_ns, 3 * shift + j,
+                        qhj = qhi AND qtj = qti AND idj != idi AND resj = 0
+                            AND ti - tj BETWEEN min_ns AND max_ns
+                            AND abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) <= jitter_ns
+                            AND (spacing = 0 OR round((ti - tj) / grid_ns) = spacing),
+                        3 * shift + j, 0), wj, wt, wqh, wqt, wid, wport, wres, wrts)),
+                    tt, qh, qt, id, port, w_j, w_tt, w_qh, w_qt, w_id, w_port, w_res, w_rts) AS newid
             FROM
             (
                 -- the best earlier attempt to follow, as score * 2^32 + index (0: none)
                 SELECT *,
-                    arrayMap(i -> arrayMax(arrayMap(j -> multiIf(
-                        tt[i] - tt[j] > max_ns, 0,
-                        qn[j] = qn[i] AND qt[j] = qt[i] AND id[j] = id[i], 5 * shift + j,
-                        qn[j] = qn[i] AND qt[j] != qt[i] AND port[j] = port[i] AND tt[i] - tt[j] <= 1000000000, 4 * shift + j,
-                        qn[j] != qn[i] AND (qn[j] = qn[other[i]] OR tt[other[i]] < rts[j]) AND res[j] > 1 AND tt[i] >= rts[j] AND tt[i] - rts[j] <= next_ns
-                            AND (NOT bare[j] OR as_is_first) AND (NOT bare[i] OR NOT as_is_first), 2 * shift + j,
-                        qn[j] != qn[i] AND res[j] != 1 AND tt[i] - tt[j] >= min_ns
-                            AND abs((tt[i] - tt[j]) - round((tt[i] - tt[j]) / grid_ns) * grid_ns) <= jitter_ns
-                            AND (spacing = 0 OR toUInt64(round((tt[i] - tt[j]) / grid_ns))
+                    arrayMap((ti, qhi, qti, idi, porti, barei, oqh, ott, wj, wt, wqh, wqt, wid, wport, wres, wrts, wbare) -> arrayMax(arrayMap(
+                        (j, tj, qhj, qtj, idj, portj, resj, rtsj, barej) -> multiIf(
+                        ti - tj > max_ns, 0,
+                        qhj = qhi AND qtj = qti AND idj = idi, 5 * shift + j,
+                        qhj = qhi AND qtj != qti AND portj = porti AND ti - tj <= 1000000000, 4 * shift + j,
+                        qhj != qhi AND (qhj = oqh OR ott < rtsj) AND resj > 1 AND ti >= rtsj AND ti - rtsj <= next_ns
+                            AND (NOT barej OR as_is_first) AND (NOT barei OR NOT as_is_first), 2 * shift + j,
+                        qhj != qhi AND resj != 1 AND ti - tj >= min_ns
+                            AND abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) <= jitter_ns
+                            AND (spacing = 0 OR toUInt64(round((ti - tj) / grid_ns))
                                 IN (spacing, if(nameservers >= 3, intDiv(2 * spacing, 3), spacing),
                                     if(nameservers >= 3, intDiv(4 * spacing, 3), spacing)))
-                            AND (NOT bare[j] OR as_is_first) AND (NOT bare[i] OR NOT as_is_first), 1 * shift + j,
-                        0), range(toUInt32(greatest(1, toInt64(i) - 32)), i))), idx) AS main
+                            AND (NOT barej OR as_is_first) AND (NOT barei OR NOT as_is_first), 1 * shift + j,
+                        0), wj, wt, wqh, wqt, wid, wport, wres, wrts, wbare)),
+                        tt, qh, qt, id, port, bare, other_qh, other_tt, w_j, w_tt, w_qh, w_qt, w_id, w_port, w_res, w_rts, w_bare) AS main
                 FROM
                 (
                     SELECT *,
@@ -110,39 +125,78 @@ FROM
                     (
                         SELECT *,
                             arraySum(arrayMap((i, s) -> s AND bare[i - 1], idx, steps)) AS first_votes,
-                            arraySum(arrayMap((i, s) -> s AND bare[i], idx, steps)) AS last_votes
+                            arraySum(arrayMap((i, s) -> s AND bare[i], idx, steps)) AS last_votes,
+                            -- the group's retry spacing, in grid units: the commonest gap from an
+                            -- unanswered attempt to the next of the same name and type (among the 8
+                            -- before it), from resends of the same id where there are any (glibc), else
+                            -- from all (Go)
+                            intDiv(if(arrayExists(x -> x > 0 AND x % 2 = 0, gaps),
+                                arrayReduce('topK(1)', arrayFilter(x -> x > 0 AND x % 2 = 0, gaps))[1],
+                                arrayReduce('topK(1)', arrayFilter(x -> x > 0, gaps))[1]), 2) AS spacing,
+                            arrayMap(o -> qh[o], other) AS other_qh,
+                            arrayMap(o -> tt[o], other) AS other_tt
                         FROM
                         (
-                            -- steps between neighbours from bare to suffixed and back, right after a negative answer
                             SELECT *,
-                                -- the group's retry spacing, in grid units: the commonest gap from an
-                                -- unanswered attempt to the next of the same name and type, from resends of
-                                -- the same id where there are any (glibc), else from all (Go)
-                                arrayMap(i -> arrayFirst(x -> x > 0, arrayMap(j ->
-                                    if(qn[j] = qn[i] AND qt[j] = qt[i] AND res[j] = 0 AND tt[i] - tt[j] BETWEEN min_ns AND max_ns
-                                        AND abs((tt[i] - tt[j]) - round((tt[i] - tt[j]) / grid_ns) * grid_ns) <= jitter_ns,
-                                        toUInt64(round((tt[i] - tt[j]) / grid_ns)) * 2 + (id[j] != id[i]), toUInt64(0)),
-                                    arrayReverse(range(toUInt32(greatest(1, toInt64(i) - 8)), i)))), idx) AS gaps,
-                                intDiv(if(arrayExists(x -> x > 0 AND x % 2 = 0, gaps),
-                                    arrayReduce('topK(1)', arrayFilter(x -> x > 0 AND x % 2 = 0, gaps))[1],
-                                    arrayReduce('topK(1)', arrayFilter(x -> x > 0, gaps))[1]), 2) AS spacing,
+                                arrayMap((i, ti, qhi, qti, idi, wj, wt, wqh, wqt, wid, wres) -> arrayFirst(x -> x > 0, arrayReverse(arrayMap(
+                                    (j, tj, qhj, qtj, idj, resj) ->
+                                    if(j + 8 >= i AND qhj = qhi AND qtj = qti AND resj = 0 AND ti - tj BETWEEN min_ns AND max_ns
+                                        AND abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) <= jitter_ns,
+                                        toUInt64(round((ti - tj) / grid_ns)) * 2 + (idj != idi), toUInt64(0)),
+                                    wj, wt, wqh, wqt, wid, wres))),
+                                    idx, tt, qh, qt, id, w_j, w_tt, w_qh, w_qt, w_id, w_res) AS gaps,
                                 -- the latest earlier attempt of another name
-                                arrayMap(i -> arrayFirst(k -> qn[k] != qn[i],
-                                    arrayReverse(range(toUInt32(greatest(1, toInt64(i) - 32)), i))), idx) AS other,
-                                arrayMap(i -> i > 1 AND bare[i - 1] != bare[i] AND qn[i - 1] != qn[i]
+                                arrayMap((qhi, wj, wqh) -> arrayFirst((k, q) -> q != qhi, arrayReverse(wj), arrayReverse(wqh)),
+                                    qh, w_j, w_qh) AS other,
+                                -- steps between neighbours from bare to suffixed and back, right after a negative answer
+                                arrayMap(i -> i > 1 AND bare[i - 1] != bare[i] AND qh[i - 1] != qh[i]
                                     AND res[i - 1] > 1 AND tt[i] >= rts[i - 1] AND tt[i] - rts[i - 1] <= next_ns,
                                     idx) AS steps
+                            FROM
+                            (
+                            -- each attempt's window: the (up to) 32 attempts before it, one array per field,
+                            -- so that the rules above read them without capturing whole arrays in lambdas
+                            -- (ClickHouse copies a captured array for every element it is applied to)
+                            SELECT *,
+                                arrayMap((i, l) -> range(l, i), idx, lo) AS w_j,
+                                arrayMap((i, l) -> arraySlice(tt, l, i - l), idx, lo) AS w_tt,
+                                arrayMap((i, l) -> arraySlice(qh, l, i - l), idx, lo) AS w_qh,
+                                arrayMap((i, l) -> arraySlice(qt, l, i - l), idx, lo) AS w_qt,
+                                arrayMap((i, l) -> arraySlice(id, l, i - l), idx, lo) AS w_id,
+                                arrayMap((i, l) -> arraySlice(port, l, i - l), idx, lo) AS w_port,
+                                arrayMap((i, l) -> arraySlice(res, l, i - l), idx, lo) AS w_res,
+                                arrayMap((i, l) -> arraySlice(rts, l, i - l), idx, lo) AS w_rts,
+                                arrayMap((i, l) -> arraySlice(bare, l, i - l), idx, lo) AS w_bare
+                            FROM
+                            (
+                            SELECT *,
+                                arrayMap(i -> toUInt32(greatest(1, toInt64(i) - 32)), idx) AS lo,
+                                arrayMap(x -> cityHash64(x), qn) AS qh,
+                                arrayMap(x -> x = base, qn) AS bare
                             FROM
                             (
                                 SELECT host, client_ip, lib, base, ndots, g.10 AS prim,
                                     g.1 AS tt, g.2 AS qt, g.3 AS id, g.4 AS qn, g.5 AS port, g.6 AS res, g.7 AS rts,
                                     g.8 AS qnames, g.9 AS servers, length(arrayDistinct(servers)) AS nameservers,
-                                    arrayEnumerate(g) AS idx,
-                                    arrayMap(x -> x = base, qn) AS bare
+                                    arrayEnumerate(g) AS idx
                                 FROM
                                 (
         SELECT host, client_ip, lib, base, any(ndots) AS ndots,
-            arraySort(groupArray((ts_ns, qtype, id, qname_key, client_port, res, rts_ns, qname, server_ip, bucket = own_bucket))) AS g
+            arraySort(groupArray((ts_ns, qtype, id, qname_key, client_port, res, rts_ns, qname, server_ip, chunk = own_chunk))) AS g
+        FROM
+        (
+        SELECT *,
+            (own_bucket, intDiv(rn, chunk_rows)) AS own_chunk,
+            -- each attempt is also context: for the next chunk of its bucket, and when it is among
+            -- the bucket's last chunk_rows attempts, for the first chunk of the next bucket
+            arrayConcat([own_chunk],
+                if(intDiv(rn, chunk_rows) < intDiv(n - 1, chunk_rows), [(own_bucket, intDiv(rn, chunk_rows) + 1)], []),
+                if(n - rn <= chunk_rows, [(own_bucket + 1, toUInt64(0))], [])) AS chunks
+        FROM
+        (
+        SELECT *,
+            toUInt64(row_number() OVER wb - 1) AS rn,
+            toUInt64(count() OVER wb) AS n
         FROM
         (
             SELECT t.host AS host, t.client_ip AS client_ip, t.client_port AS client_port, t.server_ip AS server_ip,
@@ -162,7 +216,7 @@ FROM
                 arrayFirst(x -> endsWith(t.qname_key, concat('.', x)), s.suffixes) AS suffix,
                 if(suffix = '', t.qname_key, substring(t.qname_key, 1, length(t.qname_key) - length(suffix) - 1)) AS base,
                 if(s.ndots = 0, 1, s.ndots) AS ndots,
-                intDiv(ts_ns, bucket_ns) AS own_bucket
+                toUInt64(intDiv(ts_ns, bucket_ns)) AS own_bucket
             FROM dns_transactions AS t
             LEFT JOIN
             (
@@ -170,16 +224,24 @@ FROM
                 FROM dns_search_suffixes GROUP BY host
             ) AS s ON t.host = s.host
         )
-        ARRAY JOIN [own_bucket, own_bucket + 1] AS bucket
-        GROUP BY host, client_ip, lib, base, bucket
+        WINDOW wb AS (PARTITION BY host, client_ip, lib, base, own_bucket ORDER BY ts_ns
+            ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+        )
+        )
+        ARRAY JOIN chunks AS chunk
+        GROUP BY host, client_ip, lib, base, chunk
                                 )
+                            )
+                            )
+                        )
+                            )
                             )
                         )
                     )
                 )
             )
         )
-    )))))))
+    )
 )
 ARRAY JOIN
     tt AS ts_ns, lookup AS lookup_ns, qnames AS qname, qn AS qname_key, qt AS qtype, id, port AS client_port,

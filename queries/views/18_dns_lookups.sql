@@ -3,10 +3,12 @@
 --
 -- Each name tried gets a result from the last attempt of each query type (an answer the stub
 -- asked again after, as glibc does when only one of A and AAAA came back, was not taken).
--- For a resolver that sends A and AAAA from one socket (glibc: a port is used twice): timeout
--- when the last attempt of the type sent first got no answer (glibc's single-request resend
--- failed, or the last round was lost), else answer when one got a positive answer, else the
--- negative answer. For a resolver with a socket per query (Go): timeout when the last attempt of
+-- For a resolver that sends A and AAAA from one socket (glibc: a port is used twice): when the
+-- last attempt of the type sent first got no answer (glibc's single-request resend failed, or
+-- the last round was lost), servfail if some attempt of the name got SERVFAIL or another error
+-- rcode (glibc moves on to the next nameserver then, and reports the SERVFAIL when no server
+-- answers), else timeout; otherwise answer when one got a positive answer, else the negative
+-- answer. For a resolver with a socket per query (Go): timeout when the last attempt of
 -- some type got no answer, else answer or the negative answer.
 -- A name followed by another name cannot have been answered as far as the stub is concerned
 -- (glibc drops a positive answer when its re-sent pair partner gets none): its result is then
@@ -74,11 +76,14 @@ FROM
             sum(cnt) AS n_attempts, sum(cnt - 1) AS n_retries,
             length(arrayDistinct(arrayFlatten(groupArray(ports)))) < sum(cnt) AS one_socket,
             argMin(last_unanswered, (tmin, qtype)) AS first_type_unanswered,
-            multiIf(one_socket AND first_type_unanswered, 'timeout',
+            max(got_error) AS any_error,
+            multiIf(one_socket AND first_type_unanswered AND any_error, 'servfail',
+                one_socket AND first_type_unanswered, 'timeout',
                 max(pos), 'answer',
                 NOT one_socket AND max(last_unanswered), 'timeout',
                 max(nx), 'nxdomain', max(nd), 'nodata', max(rf), 'refused', max(sf), 'servfail', 'error') AS result,
-            multiIf(if(one_socket, first_type_unanswered, max(last_unanswered)), '', max(nx), 'nxdomain', max(nd), 'nodata',
+            multiIf(one_socket AND first_type_unanswered AND any_error, 'servfail',
+                if(one_socket, first_type_unanswered, max(last_unanswered)), '', max(nx), 'nxdomain', max(nd), 'nodata',
                 max(rf), 'refused', max(sf), 'servfail', '') AS neg_result,
             max(rlast) AS last_response_ns,
             arraySort(arrayFlatten(groupArray(send_ns))) AS sends,
@@ -99,6 +104,7 @@ FROM
                 last_result = 'nodata' AS nd,
                 last_result = 'refused' AS rf,
                 last_result IN ('servfail', 'error') AS sf,
+                countIf(result IN ('servfail', 'error')) > 0 AS got_error,
                 max(ifNull(toUnixTimestamp64Nano(response_ts), 0)) AS rlast,
                 groupArray(toUnixTimestamp64Nano(ts)) AS send_ns,
                 groupArray(server_ip) AS srv
