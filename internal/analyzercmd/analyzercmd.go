@@ -4,6 +4,7 @@ package analyzercmd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -184,17 +185,20 @@ CLUSTER NAME, makes each table a ReplicatedMergeTree named NAME_local (macros {s
 			{
 				Name:  "settings",
 				Usage: "show or change the tunables the views read (table dnsloss_settings)",
+				Description: "The views read their tunables from the dnsloss_settings table; the latest value set wins,\n" +
+					"and a setting never set has its default. `settings list` shows them all.",
 				Subcommands: []*cli.Command{
 					{
 						Name:  "list",
-						Usage: "print the settings that were set",
+						Usage: "print every setting: its value, its default, and what it does",
+						Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table, json or csv"}},
 						Action: func(c *cli.Context) error {
 							return withStore(c, func(ctx context.Context, s chstore.Store) error {
-								r, err := tabular.Query(ctx, s, "SELECT name, argMax(value, updated_at) AS value FROM dnsloss_settings GROUP BY name ORDER BY name", nil)
+								r, err := settingsTable(ctx, s)
 								if err != nil {
 									return err
 								}
-								return r.Text(stdout)
+								return r.Render(stdout, c.String("format"))
 							})
 						},
 					},
@@ -206,12 +210,20 @@ CLUSTER NAME, makes each table a ReplicatedMergeTree named NAME_local (macros {s
 							if c.NArg() != 2 {
 								return cli.Exit("settings set takes NAME VALUE", 2)
 							}
+							name := c.Args().Get(0)
+							if _, ok := queries.LookupSetting(name); !ok {
+								known := make([]string, len(queries.Settings))
+								for i, s := range queries.Settings {
+									known[i] = s.Name
+								}
+								return cli.Exit(fmt.Sprintf("unknown setting %q: the views read %s (see `analyzer settings list`)", name, strings.Join(known, ", ")), 2)
+							}
 							if _, err := strconv.ParseFloat(c.Args().Get(1), 64); err != nil {
 								return cli.Exit(fmt.Sprintf("value %q is not a number", c.Args().Get(1)), 2)
 							}
 							return withStore(c, func(ctx context.Context, s chstore.Store) error {
 								return s.Exec(ctx, "INSERT INTO dnsloss_settings (name, value) VALUES ({n:String}, {v:Float64})",
-									chstore.Params{"n": c.Args().Get(0), "v": c.Args().Get(1)})
+									chstore.Params{"n": name, "v": c.Args().Get(1)})
 							})
 						},
 					},
@@ -299,4 +311,31 @@ func noArgs(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("%s takes no arguments, got %q", c.Command.Name, c.Args().First()), 2)
 	}
 	return nil
+}
+
+// settingsTable lists every setting of queries.Settings with the value the views use now.
+func settingsTable(ctx context.Context, s chstore.Store) (*tabular.Result, error) {
+	set, err := tabular.Query(ctx, s, "SELECT name, argMax(value, updated_at) AS value FROM dnsloss_settings GROUP BY name", nil)
+	if err != nil {
+		return nil, err
+	}
+	current := map[string]any{}
+	for _, row := range set.Rows {
+		if name, ok := row[0].(string); ok {
+			current[name] = row[1]
+		}
+	}
+	r := &tabular.Result{
+		Columns: []string{"name", "value", "default", "set", "description"},
+		Types:   []string{"String", "Float64", "Float64", "Bool", "String"},
+	}
+	for _, st := range queries.Settings {
+		def := json.Number(strconv.FormatFloat(st.Default, 'f', -1, 64))
+		v, ok := current[st.Name]
+		if !ok {
+			v = def
+		}
+		r.Rows = append(r.Rows, []any{st.Name, v, def, ok, st.Usage})
+	}
+	return r, nil
 }

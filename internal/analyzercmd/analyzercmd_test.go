@@ -168,6 +168,8 @@ func TestBadInput(t *testing.T) {
 		{"flag after a file", nil, []string{"ingest", lab("baseline.pcap"), "--host", "web-2"}, []string{"flag --host after an argument"}},
 		{"no query", nil, []string{"sql"}, []string{"sql takes one QUERY"}},
 		{"unknown command", nil, []string{"bogus"}, []string{`no command "bogus"`}},
+		{"report into a missing directory", nil, []string{"report", "--out", filepath.Join(dir, "missing", "r.txt")}, []string{"missing/r.txt", "no such file or directory", "create the directory"}},
+		{"unknown setting", nil, []string{"settings", "set", "pair_windows_ms", "3"}, []string{`unknown setting "pair_windows_ms"`, "pair_window_ms,", "settings list"}},
 		{"missing libchdb.so", []string{"CHDB_LIB_PATH=", "HOME=" + dir, "XDG_CACHE_HOME=" + dir}, []string{"report"}, []string{"libchdb.so not found", "make setup"}},
 	}
 	for _, tc := range tests {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -111,25 +109,7 @@ func writeReport(r *lossreport.Report, format, path string, stdout io.Writer) er
 	if path == "" {
 		return r.Render(stdout, format)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return fmt.Errorf("cannot write report %q: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := r.Render(tmp, format); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("cannot write report %q: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("cannot write report %q: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("cannot write report %q: %w", path, err)
-	}
-	return nil
+	return lossreport.WriteFile(path, func(w io.Writer) error { return r.Render(w, format) })
 }
 
 func thresholdExit(cs []lossreport.Crossing, stderr io.Writer) error {

@@ -110,8 +110,11 @@ func lockDir(dir string) (*os.File, error) {
 		if who == "" {
 			who = "an unknown process"
 		}
-		return nil, fmt.Errorf("cannot open data directory %q: %w: %s; stop it, use another --db, "+
-			"or query it through that process's `analyzer serve` with --clickhouse", dir, ErrLocked, who)
+		hint := "stop it or use another --db"
+		if strings.Contains(who, " serve") {
+			hint = "stop it, use another --db, or query it through that process with --clickhouse http://ADDRESS (its --listen)"
+		}
+		return nil, fmt.Errorf("cannot open data directory %q: %w: %s; %s", dir, ErrLocked, who, hint)
 	}
 	if err := f.Truncate(0); err == nil {
 		fmt.Fprintf(f, "pid %d (%s)\n", os.Getpid(), strings.Join(os.Args, " "))

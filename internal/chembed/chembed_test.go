@@ -91,10 +91,14 @@ func TestSecondProcessGetsClearError(t *testing.T) {
 	if err == nil {
 		t.Fatal("a second process opened the same data directory")
 	}
-	for _, want := range []string{"is in use by another process", "pid " + strconv.Itoa(os.Getpid()), store.Dir()} {
+	for _, want := range []string{"is in use by another process", "pid " + strconv.Itoa(os.Getpid()), store.Dir(), "stop it or use another --db"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("error %q lacks %q", stderr, want)
 		}
+	}
+	// The holder is not `analyzer serve`, so there is nothing to query through.
+	if strings.Contains(stderr, "--clickhouse") {
+		t.Errorf("error %q suggests --clickhouse, but the holder serves nothing", stderr)
 	}
 }
 

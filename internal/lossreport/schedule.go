@@ -171,7 +171,7 @@ func RunOnce(ctx context.Context, s chstore.Store, opt ScheduleOptions) ([]Produ
 		p := Produced{Report: r}
 		for _, f := range opt.Formats {
 			path := filepath.Join(opt.OutDir, FileName(start, end, f))
-			if err := writeFile(path, func(w io.Writer) error { return r.Render(w, f) }); err != nil {
+			if err := WriteFile(path, func(w io.Writer) error { return r.Render(w, f) }); err != nil {
 				return done, err
 			}
 			p.Files = append(p.Files, path)
@@ -231,8 +231,14 @@ func Run(ctx context.Context, s chstore.Store, opt ScheduleOptions, each func([]
 	}
 }
 
-func writeFile(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
+// WriteFile writes a report file through a temporary file in the same directory, so that a
+// reader never sees half a report.
+func WriteFile(path string, write func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("cannot write report %q: %w (create the directory first)", path, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-")
 	if err != nil {
 		return fmt.Errorf("cannot write report %q: %w", path, err)
 	}

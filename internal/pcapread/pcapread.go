@@ -140,7 +140,7 @@ func NewReader(rd io.Reader, name string, size int64) (*Reader, error) {
 		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("cannot read capture %q: %w", name, err)
 		}
-		return nil, fmt.Errorf("%q is not a pcap or pcapng capture (%s): %w", name, r.startDesc(magic, "it holds only % x"), ErrNotCapture)
+		return nil, notCapture(name, r.startDesc(magic, "it holds only % x"))
 	}
 	switch m := binary.LittleEndian.Uint32(magic); m {
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
@@ -157,10 +157,10 @@ func NewReader(rd io.Reader, name string, size int64) (*Reader, error) {
 		// this is a pcapng file and not some other text starting with "\n\r\r\n".
 		hdr, _ := r.r.Peek(12)
 		if len(hdr) < 12 || !bomOK(hdr[8:12]) {
-			return nil, fmt.Errorf("%q is not a pcap or pcapng capture (%s): %w", name, r.startDesc(hdr, "starts with bytes % x"), ErrNotCapture)
+			return nil, notCapture(name, r.startDesc(hdr, "starts with bytes % x"))
 		}
 	default:
-		return nil, fmt.Errorf("%q is not a pcap or pcapng capture (%s): %w", name, r.startDesc(magic, "starts with bytes % x"), ErrNotCapture)
+		return nil, notCapture(name, r.startDesc(magic, "starts with bytes % x"))
 	}
 	return r, nil
 }
@@ -481,4 +481,10 @@ func (r *Reader) Close() error {
 		r.file = nil
 	}
 	return err
+}
+
+// notCapture says that the file name is not a capture, what it starts with, and what to give.
+func notCapture(name, start string) error {
+	return fmt.Errorf("%q: %w (%s); give a capture written by tcpdump -w, dumpcap or tshark, gzip-compressed or not",
+		name, ErrNotCapture, start)
 }

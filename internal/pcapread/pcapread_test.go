@@ -305,7 +305,7 @@ func TestOpenErrors(t *testing.T) {
 		substr string
 	}{
 		{"missing", filepath.Join(dir, "nope.pcap"), fs.ErrNotExist, "cannot open capture"},
-		{"text", write("notes.pcap", []byte("hello world\n")), ErrNotCapture, `notes.pcap" is not a pcap or pcapng capture (starts with bytes 68 65 6c 6c)`},
+		{"text", write("notes.pcap", []byte("hello world\n")), ErrNotCapture, `notes.pcap": not a pcap or pcapng capture (starts with bytes 68 65 6c 6c); give a capture`},
 		{"empty", write("empty.pcap", nil), ErrNotCapture, "(it is empty)"},
 		{"gzip text", write("t.gz", gz([]byte("hello world"))), ErrNotCapture, "starts with bytes 68 65 6c 6c after gzip decompression"},
 		{"short", write("short.pcap", []byte{0xd4, 0xc3}), ErrNotCapture, "it holds only d4 c3"},

@@ -1,0 +1,71 @@
+package queries
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestSettingsCatalogue: every setting the views read is in Settings with the default the SQL
+// applies, and every entry of Settings is read by some view (read from the SQL files themselves).
+func TestSettingsCatalogue(t *testing.T) {
+	names, sqls, err := Views()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'n'), d)
+	// or (SELECT ifNull(argMaxOrNull(value, updated_at), d) FROM dnsloss_settings WHERE name = 'n')
+	outer := regexp.MustCompile(`dnsloss_settings WHERE name = '([a-z_]+)'\), ([0-9.]+)\)`)
+	inner := regexp.MustCompile(`ifNull\(argMaxOrNull\(value, updated_at\), ([0-9.]+)\) FROM dnsloss_settings WHERE name = '([a-z_]+)'`)
+	any := regexp.MustCompile(`dnsloss_settings WHERE name = '([a-z_]+)'`)
+	read := map[string]bool{}
+	for _, n := range names {
+		sql := sqls[n]
+		defaults := map[string]string{}
+		for _, m := range outer.FindAllStringSubmatch(sql, -1) {
+			defaults[m[1]] = m[2]
+		}
+		for _, m := range inner.FindAllStringSubmatch(sql, -1) {
+			defaults[m[2]] = m[1]
+		}
+		for _, m := range any.FindAllStringSubmatch(sql, -1) {
+			name := m[1]
+			read[name] = true
+			s, ok := LookupSetting(name)
+			if !ok {
+				t.Errorf("%s reads setting %q, which Settings does not list", n, name)
+				continue
+			}
+			d, ok := defaults[name]
+			if !ok {
+				t.Errorf("%s: cannot find the default of %q in the SQL", n, name)
+				continue
+			}
+			if v, err := strconv.ParseFloat(d, 64); err != nil || v != s.Default {
+				t.Errorf("%s: %s defaults to %s in SQL, %v in Settings", n, name, d, s.Default)
+			}
+		}
+	}
+	for _, s := range Settings {
+		if !read[s.Name] {
+			t.Errorf("Settings lists %q, which no view reads", s.Name)
+		}
+	}
+}
+
+// TestSettingsInReadme: README's table of settings has every setting with its default.
+func TestSettingsInReadme(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range Settings {
+		row := fmt.Sprintf("| `%s` | %s |", s.Name, strconv.FormatFloat(s.Default, 'f', -1, 64))
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README lacks the row %q", row)
+		}
+	}
+}
