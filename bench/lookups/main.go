@@ -2,7 +2,7 @@
 // on the embedded engine over simulated traffic (internal/simcap): glibc clients with the
 // search list of the seed's story at 5% loss each way. It is a benchmark, not a test:
 //
-//	go run ./bench/lookups -messages 10000000
+//	go run ./bench/lookups -messages 10000000 [-db DIR]
 package main
 
 import (
@@ -31,12 +31,17 @@ func main() {
 func run() error {
 	want := flag.Int("messages", 1_000_000, "messages to generate (about)")
 	loss := flag.Float64("loss", 0.05, "query and response loss")
+	keep := flag.String("db", "", "keep the store in this (new) data directory, for queries of your own afterwards")
 	flag.Parse()
-	dir, err := os.MkdirTemp("", "dnsloss-bench-")
-	if err != nil {
-		return err
+	dir := *keep
+	if dir == "" {
+		d, err := os.MkdirTemp("", "dnsloss-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
 	}
-	defer os.RemoveAll(dir)
 	s, err := chembed.Open(dir)
 	if err != nil {
 		return err
