@@ -313,3 +313,87 @@ func TestSuffixInferenceNdots(t *testing.T) {
 		t.Errorf("suffixes: got %q, want in.corp.example with ndots 1", got)
 	}
 }
+
+// TestSuffixOneStem: two steps of one stem that are of different kinds (`git6` NXDOMAIN then
+// `git6.example.com`, and `git6.in.corp.example` NXDOMAIN then `git6.example.com`: lookups that
+// happen to follow each other) do not make example.com a suffix; two steps of one kind from
+// one stem (www.example.com then www.example.com.in.corp.example, twice) do.
+func TestSuffixOneStem(t *testing.T) {
+	s := chtest.Fresh(t, "search_domains")
+	w := &wire{host: "h", client: "10.9.3.1"}
+	for i := range 2 {
+		at := float64(10 * i)
+		w.q(at, ns1, uint16(2000+i), uint16(10+i), "www.example.com", tA)
+		w.r(at+0.001, ns1, uint16(2000+i), uint16(10+i), "www.example.com", tA, 3, 0)
+		w.q(at+0.002, ns1, uint16(3000+i), uint16(20+i), "www.example.com.in.corp.example", tA)
+		w.r(at+0.003, ns1, uint16(3000+i), uint16(20+i), "www.example.com.in.corp.example", tA, 3, 0)
+	}
+	w.q(30, ns1, 4000, 30, "git6", tA)
+	w.r(30.001, ns1, 4000, 30, "git6", tA, 3, 0)
+	w.q(30.002, ns1, 4001, 31, "git6.example.com", tA)
+	w.r(30.003, ns1, 4001, 31, "git6.example.com", tA, 0, 1)
+	w.q(40, ns1, 4002, 32, "git6.in.corp.example", tA)
+	w.r(40.001, ns1, 4002, 32, "git6.in.corp.example", tA, 3, 0)
+	w.q(40.002, ns1, 4003, 33, "git6.example.com", tA)
+	w.r(40.003, ns1, 4003, 33, "git6.example.com", tA, 0, 1)
+	chtest.Insert(t, s, w.msgs)
+	if got := chtest.Query(t, s, `SELECT suffix, support FROM dns_search_suffixes ORDER BY suffix`, nil); got != "in.corp.example\t3\n" {
+		t.Errorf("suffixes: got %q, want only in.corp.example from 3 steps (the both step counts for it)", got)
+	}
+}
+
+// TestGoSideBySide: two Go lookups of one name 5.6 ms apart (A and AAAA from a socket each, a
+// new id and port for every query). The first one's queries went unanswered and were asked
+// again 5 s later, just before the second lookup began: each query pairs with its own partner,
+// not with the other lookup's, so there are two lookups.
+func TestGoSideBySide(t *testing.T) {
+	s := chtest.Fresh(t, "search_domains")
+	w, edns := &wire{host: "h", client: "10.9.4.1"}, opt{true}
+	w.q(0, ns1, 5001, 101, "www.example.com", tA, edns)
+	w.q(0.0001, ns1, 5002, 102, "www.example.com", tAAAA, edns)
+	w.q(5, ns2, 5003, 103, "www.example.com", tA, edns)
+	w.q(5.0001, ns2, 5004, 104, "www.example.com", tAAAA, edns)
+	w.q(5.0056, ns1, 5005, 105, "www.example.com", tA, edns)
+	w.q(5.0057, ns1, 5006, 106, "www.example.com", tAAAA, edns)
+	w.r(5.002, ns2, 5003, 103, "www.example.com", tA, 0, 1)
+	w.r(5.003, ns2, 5004, 104, "www.example.com", tAAAA, 0, 1)
+	w.r(5.008, ns1, 5005, 105, "www.example.com", tA, 0, 1)
+	w.r(5.009, ns1, 5006, 106, "www.example.com", tAAAA, 0, 1)
+	chtest.Insert(t, s, w.msgs)
+	got := chtest.Query(t, s, `SELECT toUnixTimestamp64Milli(start_ts) % 60000, attempts, retries, outcome FROM dns_lookups ORDER BY start_ts`, nil)
+	want := "0\t4\t2\tanswered\n5005\t2\t0\tanswered\n"
+	if got != want {
+		t.Errorf("lookups:\ngot\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestSuffixExtension: `auth2.in.corp.example` then `auth2.example.org.in.corp.example`, twice,
+// are lookups of auth2 and auth2.example.org side by side, both with suffix in.corp.example
+// (which twenty other steps show): example.org.in.corp.example is not a suffix.
+func TestSuffixExtension(t *testing.T) {
+	s := chtest.Fresh(t, "search_domains")
+	w := &wire{host: "h", client: "10.9.5.1"}
+	for i := range 20 {
+		at, name := float64(i), fmt.Sprintf("n%d", i)
+		w.q(at, ns1, uint16(2000+i), uint16(100+i), name, tA)
+		w.r(at+0.001, ns1, uint16(2000+i), uint16(100+i), name, tA, 3, 0)
+		w.q(at+0.002, ns1, uint16(3000+i), uint16(200+i), name+".in.corp.example", tA)
+		w.r(at+0.003, ns1, uint16(3000+i), uint16(200+i), name+".in.corp.example", tA, 3, 0)
+	}
+	for i := range 2 {
+		at := float64(30 + 10*i)
+		w.q(at, ns1, uint16(4000+i), uint16(300+i), "auth2.in.corp.example", tA)
+		w.r(at+0.001, ns1, uint16(4000+i), uint16(300+i), "auth2.in.corp.example", tA, 3, 0)
+		w.q(at+0.0015, ns1, uint16(5000+i), uint16(400+i), "auth2.example.org.in.corp.example", tA)
+		w.r(at+0.002, ns1, uint16(5000+i), uint16(400+i), "auth2.example.org.in.corp.example", tA, 3, 0)
+	}
+	// auth2's own lookup ends with the bare name, as k8s's does
+	w.q(60, ns1, 6000, 500, "auth2.in.corp.example", tA)
+	w.r(60.001, ns1, 6000, 500, "auth2.in.corp.example", tA, 3, 0)
+	w.q(60.002, ns1, 6001, 501, "auth2", tA)
+	w.r(60.003, ns1, 6001, 501, "auth2", tA, 3, 0)
+	chtest.Insert(t, s, w.msgs)
+	if got := chtest.Query(t, s, `SELECT suffix, support FROM dns_search_suffixes ORDER BY suffix`, nil); got != "in.corp.example\t23\n" {
+		t.Errorf("suffixes: got %q, want only in.corp.example from 23 steps", got)
+	}
+}

@@ -8,7 +8,11 @@
 -- that query's name plus a suffix (`name` -> `name.suffix`), or the reverse (`name.suffix` ->
 -- `name`), shows a search expansion. Two suffixed names of one stem (`name.s1` -> `name.s2`) count
 -- only for a stem that was also seen bare in such a step. A suffix needs suffix_min_support such
--- steps (default 2): a single pair of unrelated names never makes one.
+-- steps (default 2): a single pair of unrelated names never makes one; and when all its steps
+-- are of one stem, that many of one kind (bare or both): two lookups that happen to follow
+-- each other, `git6` -> `git6.example.com` and `git6.in.corp.example` -> `git6.example.com`,
+-- do not make example.com a suffix. Nor does `x.s` when s is a suffix with ten times its
+-- support: `auth2.s` -> `auth2.example.org.s` is two lookups side by side with suffix s.
 -- ndots is the configured one, or for inferred lists one more than the most dots of names that
 -- were tried bare right after a negative answer for a suffixed form, in at least
 -- suffix_min_support such steps and in more of them than the other way round (suffixed right
@@ -50,17 +54,22 @@ UNION ALL
 SELECT host, suffix, 'inferred' AS source, support, ndots
 FROM
 (
+-- the host's steps counted by the dots of their bare name, as (dots, steps) maps: a handful
+-- of keys, however many steps
 SELECT host, suffix, support,
-    groupArrayArray(last_dots) OVER (PARTITION BY host) AS host_dots,
-    groupArrayArray(first_dots) OVER (PARTITION BY host) AS host_first_dots,
-    toUInt8(greatest(1, arrayMax(arrayFilter(d -> countEqual(host_dots, d) >= min_support
-        AND countEqual(host_dots, d) > countEqual(host_first_dots, d), arrayPushBack(host_dots, -1))) + 1)) AS ndots
+    groupArray((suffix, support)) OVER (PARTITION BY host) AS host_suffixes,
+    sumMap(last_map.1, last_map.2) OVER (PARTITION BY host) AS host_last,
+    sumMap(first_map.1, first_map.2) OVER (PARTITION BY host) AS host_first,
+    toUInt8(greatest(1, arrayMax(arrayPushBack(arrayFilter((d, n) -> n >= min_support
+        AND n > host_first.2[indexOf(host_first.1, d)], host_last.1, host_last.2), -1)) + 1)) AS ndots
 FROM
 (
-SELECT host, suffix, count() AS support, groupArray(step.3) AS last_dots, groupArray(step.4) AS first_dots
+SELECT host, suffix, count() AS support,
+    sumMapIf([step.3], [toUInt64(1)], step.3 >= 0) AS last_map,
+    sumMapIf([step.4], [toUInt64(1)], step.4 >= 0) AS first_map
 FROM
 (
-    SELECT host, step, step.2 AS suffix
+    SELECT host, stem, step, step.2 AS suffix
     FROM
     (
         SELECT host, stem, groupArray((kind, suffix, if(later_bare, toInt64(length(splitByChar('.', stem)) - 1), -1),
@@ -109,5 +118,9 @@ FROM
 )
 GROUP BY host, suffix
 HAVING support >= min_support
+    AND (uniqExact(stem) >= 2 OR countIf(step.1 = 'bare') >= min_support OR countIf(step.1 = 'both') >= min_support)
 )
-);
+)
+-- `x.s` where s is a suffix with ten times the support is lookups of names `a` and `a.x` side
+-- by side, both with suffix s, not a suffix of its own
+WHERE NOT arrayExists(o -> endsWith(suffix, concat('.', o.1)) AND support * 10 < o.2, host_suffixes);

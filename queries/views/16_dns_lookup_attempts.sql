@@ -4,13 +4,17 @@
 -- Attempts are grouped by capture host, client address, "lib" (the query's EDNS and header flags,
 -- which differ between resolver libraries but never within one lookup) and base: the query name
 -- with a search suffix of the host (dns_search_suffixes, longest first) taken off. Within a group,
--- in time order, each attempt looks back (at most 32 attempts, retry_max_ms) for the attempt it
+-- in time order, each attempt looks back (at most 96 attempts, retry_max_ms) for the attempt it
 -- follows, by the first rule that holds, preferring the latest:
 --   retry      the same name, type and DNS id (glibc resends the identical packet; failover to
---              another nameserver and dig's retry from a new port keep the id)
+--              another nameserver and dig's retry from a new port keep the id); in groups that
+--              never resend an identical packet, from another port only a whole number of
+--              retry_grid_ms later (else two random ids collided)
 --   pair       the same name, other type, from the same port within a second (A and AAAA on one
 --              socket, also glibc's single-request mode) or, in groups that never resend an
---              identical packet (Go), from another port within pair_window_ms (default 10)
+--              identical packet (Go), from another port within pair_window_ms (default 10): the
+--              nearest earlier such query, unless it is in a pair already (lookups of one name
+--              side by side)
 --   new-id     the same name and type, a new id (Go's resolver), after an attempt that got no
 --              answer, the group's retry spacing later: the commonest gap, in whole
 --              retry_grid_ms (give or take retry_jitter_ms), from an unanswered attempt to the
@@ -75,20 +79,34 @@ FROM
     FROM
     (
         SELECT *,
-            -- a new id (or a pair from another socket) only in groups that never resend a packet
-            arrayMap(i -> if(resends OR newid[i] = 0 OR main[i] >= 5 * shift
+            -- a new id (or a pair from another socket) only in groups that never resend a packet;
+            -- there, the same id from another port off the retry grid is two random ids that
+            -- happen to be equal (Go picks a new one for every query), not dig's retry
+            arrayMap(i -> if(NOT resends AND intDiv(main[i], shift) = 5 AND port[main[i] % shift] != port[i]
+                    AND abs((tt[i] - tt[main[i] % shift]) - round((tt[i] - tt[main[i] % shift]) / grid_ns) * grid_ns) > jitter_ns,
+                nid[i],
+                if(resends OR nid[i] = 0 OR main[i] >= 5 * shift
                     OR (intDiv(main[i], shift) = 4 AND (port[main[i] % shift] = port[i]
-                        OR tt[i] - tt[main[i] % shift] <= abs((tt[i] - tt[newid[i] % shift])
-                            - round((tt[i] - tt[newid[i] % shift]) / grid_ns) * grid_ns))),
-                main[i], newid[i]), idx) AS best
+                        OR tt[i] - tt[main[i] % shift] <= abs((tt[i] - tt[nid[i] % shift])
+                            - round((tt[i] - tt[nid[i] % shift]) / grid_ns) * grid_ns))),
+                main[i], nid[i])), idx) AS best
+        FROM
+        (
+        -- a new-id retry follows an attempt no earlier retry followed (an unanswered query is asked
+        -- again once; a second candidate is another lookup of the same name begun just then)
+        SELECT *, arrayMap((v, c) -> if(intDiv(v, shift) = 3 AND c = 0, toUInt64(0), v), newid, nid_claims) AS nid
+        FROM
+        (
+        SELECT *, arrayFold((acc, v) -> arrayPushBack(acc, toUInt64(if(intDiv(v, shift) = 3 AND NOT has(acc, v % shift), v % shift, 0))),
+            newid, emptyArrayUInt64()) AS nid_claims
         FROM
         (
             SELECT *,
                 arrayExists(i -> intDiv(main[i], shift) = 5 AND port[main[i] % shift] = port[i]
                         AND tt[i] - tt[main[i] % shift] >= min_ns, idx) AS resends,
-                arrayMap((ti, qhi, qti, idi, porti, wj, wt, wqh, wqt, wid, wport, wres, wrts) -> arrayMax(arrayMap(
+                arrayMap((ti, qhi, qti, idi, porti, pci, pdi, wj, wt, wqh, wqt, wid, wport, wres, wrts) -> arrayMax(arrayMap(
                         (j, tj, qhj, qtj, idj, portj, resj, rtsj) -> multiIf(
-                        qhj = qhi AND qtj != qti AND portj != porti AND ti - tj <= pair_ns, 4 * shift + j,
+                        j = pci AND pdi = 1, 4 * shift + j,
                         qhj = qhi AND qtj = qti AND idj != idi AND resj >= 4
                             AND ti >= rtsj AND ti - rtsj <= next_ns, 3 * shift + j,
                         qhj = qhi AND qtj = qti AND idj != idi AND resj = 0
@@ -96,7 +114,7 @@ FROM
                             AND abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) <= jitter_ns
                             AND (spacing = 0 OR round((ti - tj) / grid_ns) = spacing),
                         3 * shift + j, 0), wj, wt, wqh, wqt, wid, wport, wres, wrts)),
-                    tt, qh, qt, id, port, w_j, w_tt, w_qh, w_qt, w_id, w_port, w_res, w_rts) AS newid
+                    tt, qh, qt, id, port, pair_cand, paired, w_j, w_tt, w_qh, w_qt, w_id, w_port, w_res, w_rts) AS newid
             FROM
             (
                 -- the best earlier attempt to follow, as score * 2^32 + index (0: none)
@@ -134,6 +152,12 @@ FROM
                                 arrayReduce('topK(1)', arrayFilter(x -> x > 0 AND x % 2 = 0, gaps))[1],
                                 arrayReduce('topK(1)', arrayFilter(x -> x > 0, gaps))[1]), 2) AS spacing,
                             arrayMap(o -> qh[o], other) AS other_qh,
+                            -- pairs from two sockets, in time order: an attempt pairs with its candidate
+                            -- unless that one is already in a pair (1: second of a pair, 2: first)
+                            arrayFold((acc, c) -> if(c != 0 AND acc[c] = 0,
+                                    arrayPushBack(arrayMap((v, k) -> if(k = c, toUInt8(2), v), acc, arrayEnumerate(acc)), toUInt8(1)),
+                                    arrayPushBack(acc, toUInt8(0))),
+                                pair_cand, emptyArrayUInt8()) AS paired,
                             arrayMap(o -> tt[o], other) AS other_tt
                         FROM
                         (
@@ -145,6 +169,12 @@ FROM
                                         toUInt64(round((ti - tj) / grid_ns)) * 2 + (idj != idi), toUInt64(0)),
                                     wj, wt, wqh, wqt, wid, wres))),
                                     idx, tt, qh, qt, id, w_j, w_tt, w_qh, w_qt, w_id, w_res) AS gaps,
+                                -- the nearest earlier attempt of the same name and another type, from another
+                                -- socket, within pair_window_ms: the partner if this is the second query of
+                                -- a lookup that asks A and AAAA from two sockets (Go)
+                                arrayMap((ti, qhi, qti, porti, wj, wt, wqh, wqt, wport) -> arrayMax(arrayMap((j, tj, qhj, qtj, portj) ->
+                                    if(qhj = qhi AND qtj != qti AND portj != porti AND ti - tj <= pair_ns, j, 0),
+                                    wj, wt, wqh, wqt, wport)), tt, qh, qt, port, w_j, w_tt, w_qh, w_qt, w_port) AS pair_cand,
                                 -- the latest earlier attempt of another name
                                 arrayMap((qhi, wj, wqh) -> arrayFirst((k, q) -> q != qhi, arrayReverse(wj), arrayReverse(wqh)),
                                     qh, w_j, w_qh) AS other,
@@ -154,7 +184,7 @@ FROM
                                     idx) AS steps
                             FROM
                             (
-                            -- each attempt's window: the (up to) 32 attempts before it, one array per field,
+                            -- each attempt's window: the (up to) 96 attempts before it, one array per field,
                             -- so that the rules above read them without capturing whole arrays in lambdas
                             -- (ClickHouse copies a captured array for every element it is applied to)
                             SELECT *,
@@ -170,7 +200,7 @@ FROM
                             FROM
                             (
                             SELECT *,
-                                arrayMap(i -> toUInt32(greatest(1, toInt64(i) - 32)), idx) AS lo,
+                                arrayMap(i -> toUInt32(greatest(1, toInt64(i) - 96)), idx) AS lo,
                                 arrayMap(x -> cityHash64(x), qn) AS qh,
                                 arrayMap(x -> x = base, qn) AS bare
                             FROM
@@ -239,6 +269,8 @@ FROM
                         )
                     )
                 )
+        )
+        )
             )
         )
     )
