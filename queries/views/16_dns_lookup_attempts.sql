@@ -20,23 +20,24 @@
 --              retry_grid_ms (give or take retry_jitter_ms), from an unanswered attempt to the
 --              next of the same name and type; or right after (within lookup_next_name_ms) an
 --              attempt that got SERVFAIL, REFUSED or another error rcode (Go asks the next
---              server at once);
---              only for groups that never resend an identical packet (Go; glibc always does)
+--              server at once); only for groups that never resend an identical packet (Go;
+--              glibc always does), and an attempt is retried this way once (a second
+--              candidate is another lookup of the same name begun at that moment)
 --   next-name  another name of the search list, right after this one got a negative answer
 --              (within lookup_next_name_ms, with no third name sent in between) or one wait
 --              after an attempt of it was sent (the group's retry spacing T, or glibc's 2T/3
 --              and 4T/3 when the group uses three nameservers), in the order the host's ndots
---              gives: `name` -> `name.suffix` when the
---              name is tried as-is first, `name.suffix` -> `name` when it is tried last
+--              gives: `name` -> `name.suffix` when the name is tried as-is first,
+--              `name.suffix` -> `name` when it is tried last
 -- To keep the arrays short (the array steps cost the square of their length), a group is cut
 -- into time buckets of lookup_bucket_ms (default 120 s) and each bucket into chunks of 256
 -- attempts, each chunk linked with the 256 attempts before it as context: a lookup is cut
 -- where it reaches back further than that (a lookup longer than a bucket, or, for one client
 -- sending one name dozens of times a second, more than 256 attempts of that name back).
 -- An attempt that follows none starts a lookup. Whether the base is tried as-is first is read
--- from the group's own steps right after a negative answer (when one way wins by two or more) (bare -> suffixed versus suffixed ->
--- bare), and when they do not tell, from the dots in the base against the host's ndots
--- (dns_search_suffixes).
+-- from the group's own steps right after a negative answer (bare -> suffixed versus suffixed ->
+-- bare, when one way wins by two or more), and when they do not tell, from the dots in the base
+-- against the host's ndots (dns_search_suffixes).
 -- result is the attempt's own: answer (a positive answer), nxdomain, nodata, servfail, refused,
 -- error (another rcode), or '' when no response came within the match window.
 CREATE OR REPLACE VIEW dns_lookup_attempts AS
