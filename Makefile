@@ -6,10 +6,11 @@ BIN       := bin
 DEMO_DB   ?= out/demo-data
 # Debian packages the tests use (live-capture lab, independent decoders, browser checks).
 TEST_APT  ?= tcpdump iproute2 nftables dnsmasq-base libpcap-dev ethtool chromium fonts-dejavu-core
-# Debian packages the benchmark compares against (references measured in the same run).
-BENCH_APT ?= tcpdump tshark
+# Debian packages the benchmark compares against (references measured in the same run), and
+# tcpreplay, the sender of the live capture benchmark.
+BENCH_APT ?= tcpdump tshark tcpreplay
 
-.PHONY: all setup build demo test fuzz vet bench clean
+.PHONY: all setup build demo test fuzz vet bench bench-live clean
 
 all: build
 
@@ -42,6 +43,11 @@ fuzz:
 bench: export DNSLOSS_APT = $(BENCH_APT)
 bench: setup
 	@scripts/bench.sh
+
+# Live capture throughput alone (make bench runs it too, as root): tcpreplay over a veth pair.
+bench-live: export DNSLOSS_APT = tcpreplay
+bench-live: setup
+	@scripts/bench-live.sh
 
 vet:
 	@$(GO) vet ./...

@@ -5,6 +5,8 @@
 #   BENCH_REPEAT  runs of each timed step; the median is reported (default 3)
 #   BENCH_TSHARK  0 to leave tshark out (it takes ~20 s a run on the big capture)
 #   BENCH_SIM     messages in the fleet capture for the linking figures (default 10000000)
+#   BENCH_LIVE    1 to run the live capture benchmark (scripts/bench-live.sh), 0 to skip it;
+#                 default: 1 when running as root (it needs network namespaces), else skipped
 #
 # CPU time is user+sys of the child process (getrusage), peak RSS its maxrss: see bench/cmd/rusage.
 # Timings inside the embedded engine come from bench/cmd/storebench, which times its step after
@@ -197,5 +199,18 @@ for q in "${queries[@]}"; do
   echo "link ${q%%|*}: $(inner "$n") s over $sim_rows messages, $(median "$n" 5) CPU-s for the process (${q#*|}; $(mb "$(median "$n" 6)") MB peak; target < 5 s)"
   row "link_${q%%|*}" dnsloss "$(inner "$n")" "seconds over $sim_rows messages" "target" 5 "$(ratio "$(inner "$n")" 5)" "$(inner "$n")" "$(median "$n" 5)" "$(mb "$(median "$n" 6)")"
 done
-echo "live capture:       pending (the live collector is being built)"
+
+# 4. Live capture throughput over a veth pair (scripts/bench-live.sh): needs root.
+live=${BENCH_LIVE:-auto}
+if [ "$live" = auto ]; then
+  live=0
+  [ "$(id -u)" -eq 0 ] && live=1
+fi
+if [ "$live" = 1 ]; then
+  scripts/bench-live.sh
+elif [ "$(id -u)" -ne 0 ]; then
+  echo "live capture:       skipped: it needs root (network namespaces, AF_PACKET); run sudo scripts/bench-live.sh, or make bench as root"
+else
+  echo "live capture:       skipped (BENCH_LIVE=$BENCH_LIVE)"
+fi
 say "results in $TSV (raw runs in $RAW)"

@@ -352,12 +352,12 @@ func (c *Capture) emitStats(now time.Time) {
 		}
 		rows = append(rows, r)
 	}
-	data, err := EncodeStats(rows)
+	data, cols, err := encodeStats(rows)
 	if err != nil {
 		c.log.Error("cannot encode capture statistics", "err", err)
 		return
 	}
-	c.cfg.Sink.Submit(&sink.Block{Table: StatsTable, Rows: len(rows), Native: data})
+	c.cfg.Sink.Submit(&sink.Block{Table: StatsTable, Rows: len(rows), Native: data, Columns: cols})
 }
 
 // worker reads one handle, decodes, and batches.
@@ -370,8 +370,10 @@ type worker struct {
 	links map[int]*linkInfo
 	dec   *dnswire.Decoder
 
-	batch      *dnsrow.Batch
-	batchStart time.Time
+	batch       *dnsrow.Batch
+	batchStart  time.Time
+	columns     []string // the batch's column names, for the sink
+	bytesPerRow int      // Native bytes per row of the last block
 
 	mu     sync.Mutex // guards the published counters below
 	pub    dnswire.Stats
@@ -405,10 +407,14 @@ func (w *worker) run(ctx context.Context) error {
 	var errCount int
 	var drainUntil time.Time
 	var stopSeen time.Time
+	now := time.Now()
 	for {
-		readStart := time.Now()
+		// When this read began, or a little before: one clock read per packet instead of two
+		// (at 300k packets/s the second one cost a tenth of the worker's time). Earlier only
+		// makes the end-of-stop test below wait a little longer.
+		readStart := now
 		data, ci, err := w.h.read()
-		now := time.Now()
+		now = time.Now()
 		if ctx.Err() != nil {
 			// Stopping: read the ring to the end, that is until a read that began well after the
 			// stop (so that the kernel has retired the last, partly filled block) finds nothing;
@@ -475,13 +481,21 @@ func (w *worker) flush() {
 	if n == 0 {
 		return
 	}
-	data, err := w.batch.EncodeNative(nil)
+	// The block goes to the sink, so each needs a buffer of its own: sized from the bytes per
+	// row of the last block, it is not grown (copied) again and again while encoding.
+	data, err := w.batch.EncodeNative(make([]byte, 0, n*w.bytesPerRow*9/8+4096))
+	if len(data) > 0 {
+		w.bytesPerRow = len(data)/n + 1
+	}
 	w.batch.Reset()
 	if err != nil {
 		w.c.log.Error("cannot encode a block", "iface", w.ifc.name, "rows", n, "err", err)
 		return
 	}
-	w.c.cfg.Sink.Submit(&sink.Block{Table: dnsrow.Table, Rows: n, Native: data, Iface: w.ifc.name})
+	if w.columns == nil {
+		w.columns = columnNames(w.batch.Input())
+	}
+	w.c.cfg.Sink.Submit(&sink.Block{Table: dnsrow.Table, Rows: n, Native: data, Iface: w.ifc.name, Columns: w.columns})
 	w.mu.Lock()
 	w.rows += uint64(n)
 	w.blocks++

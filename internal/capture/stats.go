@@ -28,6 +28,12 @@ type StatsRow struct {
 
 // EncodeStats encodes rows as one Native block with capture_stats' columns.
 func EncodeStats(rows []StatsRow) ([]byte, error) {
+	data, _, err := encodeStats(rows)
+	return data, err
+}
+
+// encodeStats is EncodeStats that also returns the block's column names, in order.
+func encodeStats(rows []StatsRow) ([]byte, []string, error) {
 	host := new(proto.ColStr).LowCardinality()
 	source := new(proto.ColStr).LowCardinality()
 	iface := new(proto.ColStr).LowCardinality()
@@ -71,7 +77,16 @@ func EncodeStats(rows []StatsRow) ([]byte, error) {
 	var buf proto.Buffer
 	blk := proto.Block{Columns: len(input), Rows: len(rows)}
 	if err := blk.EncodeRawBlock(&buf, 0, input); err != nil {
-		return nil, fmt.Errorf("cannot encode %d capture_stats rows: %w", len(rows), err)
+		return nil, nil, fmt.Errorf("cannot encode %d capture_stats rows: %w", len(rows), err)
 	}
-	return buf.Buf, nil
+	return buf.Buf, columnNames(input), nil
+}
+
+// columnNames returns the names of input's columns, in order.
+func columnNames(input proto.Input) []string {
+	names := make([]string, len(input))
+	for i, c := range input {
+		names[i] = c.Name
+	}
+	return names
 }

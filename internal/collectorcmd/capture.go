@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -99,6 +101,8 @@ func captureCommand(stderr io.Writer) *cli.Command {
 			&cli.Int64Flag{Name: "spool-mb", Value: 1024, Usage: "bound on the spool in MiB; beyond it the oldest blocks are dropped (counted)"},
 			&cli.DurationFlag{Name: "flush-timeout", Value: 30 * time.Second, Usage: "on SIGTERM, how long to try sending before spooling the rest"},
 			&cli.StringFlag{Name: "metrics-listen", Usage: "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9153 (default: off)"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a Go CPU profile of the run to this file (for go tool pprof; scripts/bench-live.sh)"},
+			&cli.StringFlag{Name: "memprofile", Usage: "write a Go heap profile to this file when the capture stops"},
 		},
 		Action: func(c *cli.Context) error { return runCapture(c, stderr) },
 	}
@@ -245,7 +249,20 @@ func runCapture(c *cli.Context, stderr io.Writer) error {
 		go srv.Serve(ln)
 		log.Info("serving metrics", "addr", "http://"+ln.Addr().String()+"/metrics")
 	}
+	if f := c.String("cpuprofile"); f != "" {
+		stop, err := startCPUProfile(f)
+		if err != nil {
+			flush()
+			return err
+		}
+		defer stop()
+	}
 	runErr := cp.Run(c.Context)
+	if f := c.String("memprofile"); f != "" {
+		if err := writeHeapProfile(f); err != nil {
+			log.Error("cannot write the heap profile", "file", f, "err", err)
+		}
+	}
 	log.Info("capture stopped; flushing", "timeout", c.Duration("flush-timeout"))
 	flushErr := flush()
 	if srv != nil {
@@ -254,6 +271,33 @@ func runCapture(c *cli.Context, stderr io.Writer) error {
 	st := sk.Stats()
 	log.Info("collector stopped", "rows_sent", st.RowsSent["dns_messages"], "spooled_blocks", st.SpoolBlocks, "rows_dropped", st.EvictedRows+st.RejectedRows)
 	return errors.Join(runErr, flushErr)
+}
+
+// startCPUProfile starts a CPU profile into path and returns the function that ends it.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the CPU profile (--cpuprofile): %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot start the CPU profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// writeHeapProfile writes the live heap (after a GC) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // gather builds the metric families from the capture's and the sink's counters.

@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/ClickHouse/ch-go/compress"
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -37,6 +39,11 @@ type ServerConfig struct {
 type ClickHouse struct {
 	conn     driver.Conn
 	describe string
+	http     bool
+	// frames is the ClickHouse frame compression (decompress=1) of raw HTTP inserts: lz4 or
+	// zstd as configured; none with gzip (clickhouse-go sets Content-Encoding itself) or none.
+	frames  compress.Method
+	writers sync.Pool // of *compress.Writer
 }
 
 // Redact returns u with any password replaced, for messages.
@@ -133,7 +140,17 @@ func OpenClickHouse(cfg ServerConfig) (*ClickHouse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot set up a ClickHouse client for %s: %w", Redact(cfg.URL), err)
 	}
-	return &ClickHouse{conn: conn, describe: fmt.Sprintf("%s (%s, database %s)", Redact(cfg.URL), opt.Protocol, opt.Auth.Database)}, nil
+	c := &ClickHouse{conn: conn, describe: fmt.Sprintf("%s (%s, database %s)", Redact(cfg.URL), opt.Protocol, opt.Auth.Database),
+		http: opt.Protocol == clickhouse.HTTP, frames: compress.None}
+	if opt.Compression != nil {
+		switch opt.Compression.Method {
+		case clickhouse.CompressionLZ4:
+			c.frames = compress.LZ4
+		case clickhouse.CompressionZSTD:
+			c.frames = compress.ZSTD
+		}
+	}
+	return c, nil
 }
 
 // Describe names the server for messages; it never contains a password.
@@ -144,6 +161,9 @@ func (c *ClickHouse) Close() error { return c.conn.Close() }
 
 // Insert inserts b as one batch with b.Token as its insert_deduplication_token.
 func (c *ClickHouse) Insert(ctx context.Context, b *Block) error {
+	if c.http && len(b.Columns) > 0 {
+		return c.insertNative(ctx, b)
+	}
 	cols, err := DecodeNative(b.Native)
 	if err != nil {
 		return fmt.Errorf("cannot decode block %d for %s: %w", b.Seq, b.Table, err)
@@ -171,6 +191,53 @@ func (c *ClickHouse) Insert(ctx context.Context, b *Block) error {
 		}
 	}
 	if err := batch.Send(); err != nil {
+		return fmt.Errorf("cannot insert %d rows into %s: %w", b.Rows, b.Table, err)
+	}
+	return nil
+}
+
+// frameSize is how much of the block goes into one compressed frame (the server's
+// max_compress_block_size).
+const frameSize = 1 << 20
+
+// insertNative sends b's Native bytes as the body of INSERT INTO table (columns) FORMAT Native,
+// in ClickHouse's compressed frames when the connection compresses with lz4 or zstd. This is what
+// clickhouse-go's batch would send after decoding and encoding the block again, at a fraction of
+// the CPU time and memory (the decoded columns of a 50,000-row block are tens of MB).
+func (c *ClickHouse) insertNative(ctx context.Context, b *Block) error {
+	names := make([]string, len(b.Columns))
+	for i, n := range b.Columns {
+		names[i] = quoteIdent(n)
+	}
+	settings := clickhouse.Settings{"insert_deduplicate": 1, "insert_deduplication_token": b.Token}
+	body := b.Native
+	if c.frames != compress.None {
+		w, _ := c.writers.Get().(*compress.Writer)
+		if w == nil {
+			w = compress.NewWriter(compress.LevelZero, c.frames)
+		}
+		defer c.writers.Put(w)
+		framed := make([]byte, 0, len(body)/2)
+		for data := body; len(data) > 0; {
+			n := min(len(data), frameSize)
+			if err := w.Compress(data[:n]); err != nil {
+				return fmt.Errorf("cannot compress block %d for %s: %w", b.Seq, b.Table, err)
+			}
+			framed = append(framed, w.Data...)
+			data = data[n:]
+		}
+		body = framed
+		settings["decompress"] = 1
+	}
+	// A connection the pool has to open first asks the server for its version with the
+	// request's settings, and decompress=1 would make the server read that query as compressed
+	// frames: have the pool hold an open connection (it keeps one idle) before the insert.
+	if err := c.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("cannot insert %d rows into %s: %w", b.Rows, b.Table, err)
+	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
+	err := c.conn.InsertFormat(ctx, "Native", "INSERT INTO "+quoteIdent(b.Table)+" ("+strings.Join(names, ", ")+")", bytes.NewReader(body))
+	if err != nil {
 		return fmt.Errorf("cannot insert %d rows into %s: %w", b.Rows, b.Table, err)
 	}
 	return nil

@@ -30,6 +30,11 @@ type Block struct {
 	// Iface is the capture interface the rows came from; rows lost at the spool bound are counted
 	// against it.
 	Iface string
+	// Columns names the block's columns in order, when its producer knows them. The HTTP
+	// inserter then sends Native as it is (INSERT ... (Columns) FORMAT Native) instead of
+	// decoding it into Go values for clickhouse-go to encode again. Blocks without it (spool
+	// files of an earlier run) take the decoding path.
+	Columns []string
 
 	// Set by Submit.
 	Seq   uint64
