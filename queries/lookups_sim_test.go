@@ -6,33 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dnsloss/dnsloss/internal/agreement"
 	"github.com/dnsloss/dnsloss/internal/chtest"
 	"github.com/dnsloss/dnsloss/internal/simcap"
 )
-
-// score counts agreement between the view and the simulation's truth about one property.
-type score struct{ tp, fp, fn int }
-
-func (s score) precision() float64 { return ratio(s.tp, s.tp+s.fp) }
-func (s score) recall() float64    { return ratio(s.tp, s.tp+s.fn) }
-
-func ratio(a, b int) float64 {
-	if b == 0 {
-		return 1
-	}
-	return float64(a) / float64(b)
-}
-
-func (s *score) add(view, truth bool) {
-	switch {
-	case view && truth:
-		s.tp++
-	case view:
-		s.fp++
-	case truth:
-		s.fn++
-	}
-}
 
 // TestLookupsAgainstSimulation runs simulated glibc and Go clients at several loss rates and
 // asks that failed lookups and masked timeouts be found with precision and recall >= 0.99.
@@ -60,12 +37,12 @@ func TestLookupsAgainstSimulation(t *testing.T) {
 					start, _ := strconv.ParseInt(f[1], 10, 64)
 					view[key{f[0], start}] = [2]bool{f[2] == "1", f[3] == "1"}
 				}
-				var failed, masked score
+				var failed, masked agreement.Count
 				nFailed, nMasked := 0, 0
 				for _, lk := range res.Lookups {
 					v, found := view[key{lk.Host, lk.Start}]
-					failed.add(found && v[0], lk.Failed)
-					masked.add(found && v[1], lk.MaskedWire)
+					failed.Add(found && v[0], lk.Failed)
+					masked.Add(found && v[1], lk.MaskedWire)
 					delete(view, key{lk.Host, lk.Start})
 					if lk.Failed {
 						nFailed++
@@ -75,8 +52,8 @@ func TestLookupsAgainstSimulation(t *testing.T) {
 					}
 				}
 				for k, v := range view { // lookups the view made up
-					failed.add(v[0], false)
-					masked.add(v[1], false)
+					failed.Add(v[0], false)
+					masked.Add(v[1], false)
 					_ = k
 				}
 				t.Logf("%d lookups, %d failed, %d masked; view has %d extra lookups; failed %+v, masked %+v",
@@ -84,9 +61,9 @@ func TestLookupsAgainstSimulation(t *testing.T) {
 				if nFailed == 0 {
 					t.Fatalf("the simulation made no failed lookups: the test proves nothing")
 				}
-				for name, sc := range map[string]score{"failed": failed, "masked_timeout": masked} {
-					if sc.precision() < 0.99 || sc.recall() < 0.99 {
-						t.Errorf("%s: precision %.3f recall %.3f, want both >= 0.99 (%+v)", name, sc.precision(), sc.recall(), sc)
+				for name, sc := range map[string]agreement.Count{"failed": failed, "masked_timeout": masked} {
+					if sc.Precision() < 0.99 || sc.Recall() < 0.99 {
+						t.Errorf("%s: precision %.3f recall %.3f, want both >= 0.99 (%+v)", name, sc.Precision(), sc.Recall(), sc)
 					}
 				}
 			})

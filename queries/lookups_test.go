@@ -41,6 +41,15 @@ func (w *wire) r(at float64, server string, port, id uint16, qname string, qtype
 		SrcIP: ip("::ffff:" + server), DstIP: ip("::ffff:" + w.client), SrcPort: 53, DstPort: port})
 }
 
+// step adds a search step of one client at `at`: from gets NXDOMAIN 1 ms later, and 1 ms after
+// that to is asked (from port+1, id+1) and answered 1 ms later with rcode and answers.
+func (w *wire) step(at float64, port, id uint16, from, to string, rcode, answers uint16) {
+	w.q(at, ns1, port, id, from, tA)
+	w.r(at+0.001, ns1, port, id, from, tA, 3, 0)
+	w.q(at+0.002, ns1, port+1, id+1, to, tA)
+	w.r(at+0.003, ns1, port+1, id+1, to, tA, rcode, answers)
+}
+
 const (
 	ns1 = "10.53.0.1"
 	ns2 = "10.53.0.2"
@@ -295,18 +304,10 @@ func TestSuffixInferenceNdots(t *testing.T) {
 	s := chtest.Fresh(t, "search_domains")
 	w := &wire{host: "h", client: "10.9.2.1"}
 	for i, name := range []string{"x.example.org", "y.example.net", "w.example.com"} {
-		at := float64(10 * i)
-		w.q(at, ns1, uint16(2000+i), uint16(10+i), name, tA)
-		w.r(at+0.001, ns1, uint16(2000+i), uint16(10+i), name, tA, 3, 0)
-		w.q(at+0.002, ns1, uint16(3000+i), uint16(20+i), name+".in.corp.example", tA)
-		w.r(at+0.003, ns1, uint16(3000+i), uint16(20+i), name+".in.corp.example", tA, 3, 0)
+		w.step(float64(10*i), uint16(2000+10*i), uint16(10+10*i), name, name+".in.corp.example", 3, 0)
 	}
 	for i := range 2 { // by chance: another lookup's query right after a suffixed NXDOMAIN
-		at := float64(40 + 10*i)
-		w.q(at, ns1, uint16(4000+i), uint16(30+i), "v.example.com.in.corp.example", tA)
-		w.r(at+0.001, ns1, uint16(4000+i), uint16(30+i), "v.example.com.in.corp.example", tA, 3, 0)
-		w.q(at+0.0015, ns1, uint16(5000+i), uint16(40+i), "v.example.com", tA)
-		w.r(at+0.002, ns1, uint16(5000+i), uint16(40+i), "v.example.com", tA, 0, 1)
+		w.step(float64(40+10*i), uint16(3000+10*i), uint16(100+10*i), "v.example.com.in.corp.example", "v.example.com", 0, 1)
 	}
 	chtest.Insert(t, s, w.msgs)
 	if got := chtest.Query(t, s, `SELECT suffix, ndots FROM dns_search_suffixes`, nil); got != "in.corp.example\t1\n" {
@@ -322,20 +323,10 @@ func TestSuffixOneStem(t *testing.T) {
 	s := chtest.Fresh(t, "search_domains")
 	w := &wire{host: "h", client: "10.9.3.1"}
 	for i := range 2 {
-		at := float64(10 * i)
-		w.q(at, ns1, uint16(2000+i), uint16(10+i), "www.example.com", tA)
-		w.r(at+0.001, ns1, uint16(2000+i), uint16(10+i), "www.example.com", tA, 3, 0)
-		w.q(at+0.002, ns1, uint16(3000+i), uint16(20+i), "www.example.com.in.corp.example", tA)
-		w.r(at+0.003, ns1, uint16(3000+i), uint16(20+i), "www.example.com.in.corp.example", tA, 3, 0)
+		w.step(float64(10*i), uint16(2000+10*i), uint16(10+10*i), "www.example.com", "www.example.com.in.corp.example", 3, 0)
 	}
-	w.q(30, ns1, 4000, 30, "git6", tA)
-	w.r(30.001, ns1, 4000, 30, "git6", tA, 3, 0)
-	w.q(30.002, ns1, 4001, 31, "git6.example.com", tA)
-	w.r(30.003, ns1, 4001, 31, "git6.example.com", tA, 0, 1)
-	w.q(40, ns1, 4002, 32, "git6.in.corp.example", tA)
-	w.r(40.001, ns1, 4002, 32, "git6.in.corp.example", tA, 3, 0)
-	w.q(40.002, ns1, 4003, 33, "git6.example.com", tA)
-	w.r(40.003, ns1, 4003, 33, "git6.example.com", tA, 0, 1)
+	w.step(30, 4000, 30, "git6", "git6.example.com", 0, 1)
+	w.step(40, 4002, 32, "git6.in.corp.example", "git6.example.com", 0, 1)
 	chtest.Insert(t, s, w.msgs)
 	if got := chtest.Query(t, s, `SELECT suffix, support FROM dns_search_suffixes ORDER BY suffix`, nil); got != "in.corp.example\t3\n" {
 		t.Errorf("suffixes: got %q, want only in.corp.example from 3 steps (the both step counts for it)", got)
@@ -374,24 +365,14 @@ func TestSuffixExtension(t *testing.T) {
 	s := chtest.Fresh(t, "search_domains")
 	w := &wire{host: "h", client: "10.9.5.1"}
 	for i := range 20 {
-		at, name := float64(i), fmt.Sprintf("n%d", i)
-		w.q(at, ns1, uint16(2000+i), uint16(100+i), name, tA)
-		w.r(at+0.001, ns1, uint16(2000+i), uint16(100+i), name, tA, 3, 0)
-		w.q(at+0.002, ns1, uint16(3000+i), uint16(200+i), name+".in.corp.example", tA)
-		w.r(at+0.003, ns1, uint16(3000+i), uint16(200+i), name+".in.corp.example", tA, 3, 0)
+		name := fmt.Sprintf("n%d", i)
+		w.step(float64(i), uint16(2000+10*i), uint16(100+10*i), name, name+".in.corp.example", 3, 0)
 	}
 	for i := range 2 {
-		at := float64(30 + 10*i)
-		w.q(at, ns1, uint16(4000+i), uint16(300+i), "auth2.in.corp.example", tA)
-		w.r(at+0.001, ns1, uint16(4000+i), uint16(300+i), "auth2.in.corp.example", tA, 3, 0)
-		w.q(at+0.0015, ns1, uint16(5000+i), uint16(400+i), "auth2.example.org.in.corp.example", tA)
-		w.r(at+0.002, ns1, uint16(5000+i), uint16(400+i), "auth2.example.org.in.corp.example", tA, 3, 0)
+		w.step(float64(30+10*i), uint16(4000+10*i), uint16(400+10*i), "auth2.in.corp.example", "auth2.example.org.in.corp.example", 3, 0)
 	}
 	// auth2's own lookup ends with the bare name, as k8s's does
-	w.q(60, ns1, 6000, 500, "auth2.in.corp.example", tA)
-	w.r(60.001, ns1, 6000, 500, "auth2.in.corp.example", tA, 3, 0)
-	w.q(60.002, ns1, 6001, 501, "auth2", tA)
-	w.r(60.003, ns1, 6001, 501, "auth2", tA, 3, 0)
+	w.step(60, 6000, 500, "auth2.in.corp.example", "auth2", 3, 0)
 	chtest.Insert(t, s, w.msgs)
 	if got := chtest.Query(t, s, `SELECT suffix, support FROM dns_search_suffixes ORDER BY suffix`, nil); got != "in.corp.example\t23\n" {
 		t.Errorf("suffixes: got %q, want only in.corp.example from 23 steps", got)

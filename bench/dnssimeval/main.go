@@ -31,6 +31,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dnsloss/dnsloss/internal/agreement"
 )
 
 func main() {
@@ -83,30 +85,6 @@ type viewAttempt struct {
 	resp              int64
 	link              string
 }
-
-// score counts agreement between the view and the truth about one property.
-type score struct{ tp, fp, fn int }
-
-func (s *score) add(view, truth bool) {
-	switch {
-	case view && truth:
-		s.tp++
-	case view:
-		s.fp++
-	case truth:
-		s.fn++
-	}
-}
-
-func ratio(a, b int) float64 {
-	if b == 0 {
-		return 1
-	}
-	return float64(a) / float64(b)
-}
-
-func (s score) precision() float64 { return ratio(s.tp, s.tp+s.fp) }
-func (s score) recall() float64    { return ratio(s.tp, s.tp+s.fn) }
 
 func run(args []string, w io.Writer) error {
 	if len(args) == 0 || (args[0] != "score" && args[0] != "explain") {
@@ -225,29 +203,29 @@ func compare(a, b int64) int {
 }
 
 func scoreRun(w io.Writer, truth []truthLookup, view map[key]viewLookup, min float64) error {
-	var failed, masked score
+	var failed, masked agreement.Count
 	seen := map[key]bool{}
 	for _, lk := range truth {
 		k := key{lk.Client, lk.Start}
 		v, found := view[k]
 		seen[k] = true
-		failed.add(found && v.failed, lk.Outcome != "answer")
-		masked.add(found && v.masked, lk.MaskedWire)
+		failed.Add(found && v.failed, lk.Outcome != "answer")
+		masked.Add(found && v.masked, lk.MaskedWire)
 	}
 	for k, v := range view { // lookups the view made up
 		if !seen[k] {
-			failed.add(v.failed, false)
-			masked.add(v.masked, false)
+			failed.Add(v.failed, false)
+			masked.Add(v.masked, false)
 		}
 	}
-	figs := []float64{failed.precision(), failed.recall(), masked.precision(), masked.recall()}
+	figs := []float64{failed.Precision(), failed.Recall(), masked.Precision(), masked.Recall()}
 	verdict := "PASS"
 	if slices.ContainsFunc(figs, func(x float64) bool { return x < min }) {
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(w, "%6d %6d  %.4f %.4f  %.4f %.4f  %s  (failed tp/fp/fn %d/%d/%d, masked %d/%d/%d)\n",
 		len(truth), len(view), figs[0], figs[1], figs[2], figs[3], verdict,
-		failed.tp, failed.fp, failed.fn, masked.tp, masked.fp, masked.fn)
+		failed.TP, failed.FP, failed.FN, masked.TP, masked.FP, masked.FN)
 	return nil
 }
 
