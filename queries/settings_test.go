@@ -2,6 +2,7 @@ package queries
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"strconv"
@@ -67,5 +68,36 @@ func TestSettingsInReadme(t *testing.T) {
 		if !strings.Contains(string(readme), row) {
 			t.Errorf("README lacks the row %q", row)
 		}
+	}
+}
+
+// TestSettingCheck: values a view cannot use are refused; every default is accepted.
+func TestSettingCheck(t *testing.T) {
+	for _, s := range Settings {
+		if err := s.Check(s.Default); err != nil {
+			t.Errorf("default of %s refused: %v", s.Name, err)
+		}
+	}
+	window, _ := LookupSetting("match_window_ms")
+	support, _ := LookupSetting("suffix_min_support")
+	for _, tc := range []struct {
+		s    Setting
+		v    float64
+		want string
+	}{
+		{window, math.NaN(), "finite"},
+		{window, math.Inf(1), "finite"},
+		{window, -5, "at least 1"},
+		{window, 0, "at least 1"},
+		{support, 1.5, "whole number"},
+		{support, 0, "at least 1"},
+	} {
+		err := tc.s.Check(tc.v)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s = %v: got %v, want an error saying %q", tc.s.Name, tc.v, err, tc.want)
+		}
+	}
+	if err := support.Check(3); err != nil {
+		t.Errorf("suffix_min_support = 3 refused: %v", err)
 	}
 }

@@ -9,8 +9,10 @@
 # != answer; view: outcome != 'answered') and of masked timeouts (truth: masked_timeout_wire;
 # view: masked_timeout). A run passes when all four are >= MIN.
 #
-#   DNSSIM     the dnssim source folder (default ../shared/bench/dnssim, relative to the repo);
-#              when it is absent the script says so and exits 0 (it is not part of the repo)
+#   DNSSIM     the dnssim source folder, holding its go.mod (default ../shared/bench/dnssim;
+#              a relative path is taken from the repository's root); when the default is
+#              absent the script says so and exits 0 (dnssim is not part of the repository),
+#              when a DNSSIM given is not such a folder it exits 2
 #   PROFILES   default "glibc go k8s"          LOSSES  default "0.05 0.2 0.4" (--qloss and --rloss)
 #   SEEDS      default "1 2"                   MIN     default 0.99
 #   HOSTS      default 20                      DURATION default 10m (at dnssim's 1 lookup/s/host)
@@ -25,6 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 
+DNSSIM_SET=${DNSSIM:+1}
 DNSSIM=${DNSSIM:-../shared/bench/dnssim}
 PROFILES=${PROFILES:-glibc go k8s}
 LOSSES=${LOSSES:-0.05 0.2 0.4}
@@ -38,7 +41,11 @@ EXPLAIN=${EXPLAIN:-0}
 say() { echo "dnssim-eval: $*" >&2; }
 
 if [ ! -f "$DNSSIM/go.mod" ]; then
-  echo "dnssim-eval: no dnssim source at $DNSSIM (set DNSSIM to its folder); nothing to do"
+  if [ -n "$DNSSIM_SET" ]; then
+    echo "dnssim-eval: DNSSIM=$DNSSIM is not dnssim's source folder (the one holding its go.mod; a relative path is taken from the repository's root)" >&2
+    exit 2
+  fi
+  echo "dnssim-eval: no dnssim source at $DNSSIM (set DNSSIM to its source folder); nothing to do"
   exit 0
 fi
 

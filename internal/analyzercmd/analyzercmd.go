@@ -211,19 +211,28 @@ CLUSTER NAME, makes each table a ReplicatedMergeTree named NAME_local (macros {s
 								return cli.Exit("settings set takes NAME VALUE", 2)
 							}
 							name := c.Args().Get(0)
-							if _, ok := queries.LookupSetting(name); !ok {
+							st, ok := queries.LookupSetting(name)
+							if !ok {
 								known := make([]string, len(queries.Settings))
 								for i, s := range queries.Settings {
 									known[i] = s.Name
 								}
 								return cli.Exit(fmt.Sprintf("unknown setting %q: the views read %s (see `analyzer settings list`)", name, strings.Join(known, ", ")), 2)
 							}
-							if _, err := strconv.ParseFloat(c.Args().Get(1), 64); err != nil {
+							v, err := strconv.ParseFloat(c.Args().Get(1), 64)
+							if err != nil {
 								return cli.Exit(fmt.Sprintf("value %q is not a number", c.Args().Get(1)), 2)
 							}
+							if err := st.Check(v); err != nil {
+								return cli.Exit(err.Error(), 2)
+							}
 							return withStore(c, func(ctx context.Context, s chstore.Store) error {
-								return s.Exec(ctx, "INSERT INTO dnsloss_settings (name, value) VALUES ({n:String}, {v:Float64})",
-									chstore.Params{"n": name, "v": c.Args().Get(1)})
+								err := s.Exec(ctx, "INSERT INTO dnsloss_settings (name, value) VALUES ({n:String}, {v:Float64})",
+									chstore.Params{"n": name, "v": strconv.FormatFloat(v, 'f', -1, 64)})
+								if err == nil {
+									fmt.Fprintf(stdout, "%s = %s (default %s)\n", name, strconv.FormatFloat(v, 'f', -1, 64), strconv.FormatFloat(st.Default, 'f', -1, 64))
+								}
+								return err
 							})
 						},
 					},

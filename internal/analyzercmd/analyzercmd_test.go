@@ -169,6 +169,8 @@ func TestBadInput(t *testing.T) {
 		{"no query", nil, []string{"sql"}, []string{"sql takes one QUERY"}},
 		{"unknown command", nil, []string{"bogus"}, []string{`no command "bogus"`}},
 		{"report into a missing directory", nil, []string{"report", "--out", filepath.Join(dir, "missing", "r.txt")}, []string{"missing/r.txt", "no such file or directory", "create the directory"}},
+		{"report into a directory", nil, []string{"report", "--out", dir}, []string{"is a directory", "give a file name"}},
+		{"setting not finite", nil, []string{"settings", "set", "match_window_ms", "NaN"}, []string{"match_window_ms must be a finite number"}},
 		{"unknown setting", nil, []string{"settings", "set", "pair_windows_ms", "3"}, []string{`unknown setting "pair_windows_ms"`, "pair_window_ms,", "settings list"}},
 		{"missing libchdb.so", []string{"CHDB_LIB_PATH=", "HOME=" + dir, "XDG_CACHE_HOME=" + dir}, []string{"report"}, []string{"libchdb.so not found", "make setup"}},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +44,7 @@ and exits (for cron or a systemd timer), else it keeps running.`,
 			&cli.StringFlag{Name: "until", Usage: "end of the period (exclusive)"},
 			&cli.StringFlag{Name: "last", Usage: "the period that ends now and lasts this long (e.g. 24h, 7d)"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table, json, csv or html (with --out-dir: a comma-separated list)"},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the report to this file instead of standard output"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the report to this file instead of standard output (without --format, its extension .html, .json or .csv chooses the format)"},
 			&cli.IntFlag{Name: "worst", Value: 10, Usage: "how many worst lookups to list"},
 			&cli.StringSliceFlag{Name: "fail-if", Usage: "exit with status 3 when a host (or host and server) line holds METRIC OP NUMBER, e.g. 'unanswered_ratio > 0.01' (repeatable)"},
 			&cli.StringFlag{Name: "every", Usage: "scheduled mode: the period length (e.g. 1h, 24h)"},
@@ -77,21 +78,45 @@ and exits (for cron or a systemd timer), else it keeps running.`,
 				return cli.Exit(err.Error(), 2)
 			}
 			format := c.String("format")
+			out := c.String("out")
+			if !c.IsSet("format") && out != "" {
+				format = formatOf(out)
+			}
 			if err := checkFormat(format); err != nil {
 				return cli.Exit(err.Error(), 2)
+			}
+			if out != "" {
+				// Before the work, not after it: the place to write must exist.
+				if err := lossreport.CheckWritable(out); err != nil {
+					return cli.Exit(err.Error(), 2)
+				}
 			}
 			return withStore(c, func(ctx context.Context, s chstore.Store) error {
 				r, err := lossreport.Build(ctx, s, lossreport.Options{Since: since, Until: until, Compare: true, Worst: c.Int("worst")})
 				if err != nil {
 					return err
 				}
-				if err := writeReport(r, format, c.String("out"), stdout); err != nil {
+				if err := writeReport(r, format, out, stdout); err != nil {
 					return err
 				}
 				return thresholdExit(r.FailIf(thresholds), stderr)
 			})
 		},
 	}
+}
+
+// formatOf is the report format a file name asks for by its extension (report.html: html), or
+// the default, table.
+func formatOf(path string) string {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".html", ".htm":
+		return "html"
+	case ".json":
+		return "json"
+	case ".csv":
+		return "csv"
+	}
+	return "table"
 }
 
 func checkFormat(f string) error {

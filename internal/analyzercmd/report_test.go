@@ -219,9 +219,9 @@ func TestReportRange(t *testing.T) {
 			}
 		})
 	}
-	// HTML to a file.
+	// HTML to a file, the format told by the file name.
 	page := filepath.Join(t.TempDir(), "loss.html")
-	if r := run(t, nil, "--db", db, "report", "--format", "html", "--out", page); r.code != 0 {
+	if r := run(t, nil, "--db", db, "report", "--out", page); r.code != 0 {
 		t.Fatalf("html: exit %d: %s", r.code, r.stderr)
 	}
 	if b, _ := os.ReadFile(page); !bytes.Contains(b, []byte("<title>DNS loss report")) || bytes.Contains(b, []byte("src=\"http")) {

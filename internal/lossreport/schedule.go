@@ -231,14 +231,25 @@ func Run(ctx context.Context, s chstore.Store, opt ScheduleOptions, each func([]
 	}
 }
 
+// CheckWritable says why a report cannot be written to path: its directory is missing, or path
+// is a directory. It does not write anything.
+func CheckWritable(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("cannot write report %q: it is a directory (give a file name)", path)
+	}
+	if _, err := os.Stat(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("cannot write report %q: %w (create the directory first)", path, err)
+	}
+	return nil
+}
+
 // WriteFile writes a report file through a temporary file in the same directory, so that a
 // reader never sees half a report.
 func WriteFile(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	if _, err := os.Stat(dir); err != nil {
-		return fmt.Errorf("cannot write report %q: %w (create the directory first)", path, err)
+	if err := CheckWritable(path); err != nil {
+		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-")
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
 	if err != nil {
 		return fmt.Errorf("cannot write report %q: %w", path, err)
 	}
