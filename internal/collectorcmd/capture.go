@@ -64,7 +64,8 @@ http://host:8123/db (https:// for TLS), through clickhouse-go. Rows go in blocks
 after a lost answer is stored once (the tables need non_replicated_deduplication_window, set by
 the schema; replicated tables deduplicate anyway). While ClickHouse is unreachable, blocks wait
 in --spool-dir (at most --spool-mb); at the bound the oldest data blocks are dropped, logged and
-counted in capture_stats.rows_dropped. SIGTERM sends everything, or spools what it cannot send
+counted in capture_stats.rows_dropped. Capture never waits for the disk: blocks that arrive while
+16 already wait to be spooled are dropped and counted alike. SIGTERM sends everything, or spools what it cannot send
 within --flush-timeout; the next start sends the spool first, in order.
 
 Metrics (--metrics-listen, Prometheus text format at /metrics): packets, kernel and tool drops,
@@ -269,7 +270,7 @@ func runCapture(c *cli.Context, stderr io.Writer) error {
 		srv.Close()
 	}
 	st := sk.Stats()
-	log.Info("collector stopped", "rows_sent", st.RowsSent["dns_messages"], "spooled_blocks", st.SpoolBlocks, "rows_dropped", st.EvictedRows+st.RejectedRows)
+	log.Info("collector stopped", "rows_sent", st.RowsSent["dns_messages"], "spooled_blocks", st.SpoolBlocks, "rows_dropped", st.DroppedRows())
 	return errors.Join(runErr, flushErr)
 }
 
@@ -338,7 +339,7 @@ func gather(cp *capture.Capture, sk *sink.Sink) []metrics.Family {
 		perTable("dnsloss_sink_rows_total", "Rows inserted into ClickHouse.", st.RowsSent),
 		perTable("dnsloss_sink_batches_total", "Blocks (inserts) accepted by ClickHouse.", st.BlocksSent),
 		one("dnsloss_sink_errors_total", "Failed insert attempts.", metrics.Counter, float64(st.Errors)),
-		one("dnsloss_sink_dropped_rows_total", "Rows dropped at the spool bound or set aside after repeated rejections.", metrics.Counter, float64(st.EvictedRows+st.RejectedRows)),
+		one("dnsloss_sink_dropped_rows_total", "Rows dropped at the spool bound, when the spool writer fell behind, or set aside after repeated rejections.", metrics.Counter, float64(st.DroppedRows())),
 		one("dnsloss_sink_queued_blocks", "Blocks waiting to be sent (memory and spool).", metrics.Gauge, float64(st.QueuedBlocks)),
 		one("dnsloss_spool_blocks", "Blocks in the on-disk spool.", metrics.Gauge, float64(st.SpoolBlocks)),
 		one("dnsloss_spool_bytes", "Bytes in the on-disk spool.", metrics.Gauge, float64(st.SpoolBytes)),

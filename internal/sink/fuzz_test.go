@@ -11,7 +11,11 @@ func spoolFile(t testing.TB, b *Block) []byte {
 	t.Helper()
 	dir := t.TempDir()
 	sp := &spool{dir: dir}
-	if err := sp.write(b); err != nil {
+	h, err := headerLine(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.writeFile(b, h); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(sp.path(b))

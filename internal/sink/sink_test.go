@@ -58,10 +58,10 @@ func (f *fakeInserter) received() []string {
 	return append([]string(nil), f.got...)
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds; the deadline only turns a hang into a failure.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -111,9 +111,8 @@ func TestOrderWhileDownThenUp(t *testing.T) {
 		s.Submit(block("dns_messages", "eth0", fmt.Sprintf("b%d", i), i))
 	}
 	waitFor(t, "a failed insert", func() bool { return s.Stats().Errors >= 2 })
-	if n := len(spoolFiles(t, dir)); n != 5 {
-		t.Errorf("spool files while down: got %d, want 5", n)
-	}
+	// The spool writer moves every block to disk while the server is down.
+	waitFor(t, "5 spool files while down", func() bool { return len(spoolFiles(t, dir)) == 5 })
 	f.setFail(nil)
 	waitFor(t, "all blocks sent", func() bool { return len(f.received()) == 5 })
 	if err := s.Close(context.Background()); err != nil {
@@ -195,6 +194,7 @@ func TestSpoolBoundEvictsOldestData(t *testing.T) {
 	s.Submit(block("dns_messages", "eth0", data, 10)) // seq 3
 	s.Submit(block("dns_messages", "eth1", data, 20)) // seq 4: needs room, evicts seq 3
 	s.Submit(block("dns_messages", "eth1", data, 30)) // seq 5: evicts seq 4
+	waitFor(t, "the spool writer to write every block", func() bool { return s.Stats().MemBlocks == 0 })
 	files := spoolFiles(t, dir)
 	var names []string
 	for _, p := range files {
@@ -358,5 +358,206 @@ func TestOptions(t *testing.T) {
 	}
 	if got := Redact("clickhouse://u:secret@h/db"); got != "clickhouse://u:xxxxx@h/db" {
 		t.Errorf("Redact: got %s", got)
+	}
+}
+
+// heldInserter stands for a server that holds every request until release is closed. Each
+// insert is announced on entered (when there is room).
+type heldInserter struct {
+	release chan struct{}
+	entered chan *Block
+	mu      sync.Mutex
+	got     []string // "table/token/rows/data"
+}
+
+func newHeld() *heldInserter {
+	return &heldInserter{release: make(chan struct{}), entered: make(chan *Block, 1000)}
+}
+
+func (h *heldInserter) Insert(ctx context.Context, b *Block) error {
+	select {
+	case h.entered <- b:
+	default:
+	}
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.got = append(h.got, fmt.Sprintf("%s/%s/%d/%s", b.Table, b.Token, b.Rows, b.Native))
+	return nil
+}
+func (h *heldInserter) Close() error { return nil }
+func (h *heldInserter) received() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.got...)
+}
+
+// within runs fn in a goroutine and fails the test if it has not returned after a minute: a
+// guard against a hang, not a measure of speed.
+func within(t *testing.T, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("%s did not return", what)
+	}
+}
+
+// TestSubmitDoesNotWaitForAHeldServer: while the server holds the insert in flight, Submit of
+// many more blocks than MemBlocks returns; the blocks beyond MemBlocks go to the spool, and once
+// the server answers every block arrives exactly once, in order.
+func TestSubmitDoesNotWaitForAHeldServer(t *testing.T) {
+	const n, mem = 50, 2
+	dir := t.TempDir()
+	h := newHeld()
+	s, err := New(Config{Inserter: h, SpoolDir: dir, MemBlocks: mem, QueueBlocks: n, TokenPrefix: "h",
+		MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, InsertTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []*Block
+	for i := 1; i <= n; i++ {
+		blocks = append(blocks, block("dns_messages", "eth0", fmt.Sprintf("b%d", i), i))
+	}
+	s.Submit(blocks[0])
+	within(t, "the first insert", func() { <-h.entered })
+	within(t, "Submit while the server holds the insert", func() {
+		for _, b := range blocks[1:] {
+			s.Submit(b)
+		}
+	})
+	waitFor(t, "the blocks beyond MemBlocks in the spool", func() bool { return s.Stats().SpoolBlocks == n-mem })
+	if st := s.Stats(); st.MemBlocks != mem || st.OverflowBlocks != 0 || len(h.received()) != 0 {
+		t.Errorf("while held: got %d blocks in memory, %d dropped, %d sent; want %d, 0, 0",
+			st.MemBlocks, st.OverflowBlocks, len(h.received()), mem)
+	}
+	if got := len(spoolFiles(t, dir)); got != n-mem {
+		t.Errorf("spool files while held: got %d, want %d", got, n-mem)
+	}
+	close(h.release)
+	waitFor(t, "every block sent", func() bool { return len(h.received()) == n })
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i, b := range blocks {
+		want = append(want, fmt.Sprintf("dns_messages/%s/%d/b%d", b.Token, i+1, i+1))
+	}
+	if got := h.received(); !reflect.DeepEqual(got, want) {
+		t.Errorf("received: got %v, want %v", got, want)
+	}
+	if n := len(spoolFiles(t, dir)); n != 0 {
+		t.Errorf("spool files after sending: got %d, want 0", n)
+	}
+	if got := s.TakeDropped(); len(got) != 0 {
+		t.Errorf("dropped rows: got %v, want none", got)
+	}
+}
+
+// TestSubmitDropsWhenTheSpoolFallsBehind: with the server held and the spool writer stuck on the
+// disk, Submit still returns; once QueueBlocks blocks wait beyond MemBlocks, new data blocks are
+// dropped and counted against their interface, and a capture_stats block takes the place of the
+// newest data block waiting. What was kept arrives once released. A block submitted after Close
+// is counted too.
+func TestSubmitDropsWhenTheSpoolFallsBehind(t *testing.T) {
+	dir := t.TempDir()
+	h := newHeld()
+	s, err := New(Config{Inserter: h, SpoolDir: dir, MemBlocks: 1, QueueBlocks: 2, TokenPrefix: "h",
+		MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, InsertTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writing := make(chan *Block, 100)
+	disk := make(chan struct{})
+	s.spool.hold = func(b *Block) {
+		writing <- b
+		<-disk
+	}
+	s.Submit(block("dns_messages", "eth0", "b1", 1))
+	s.Submit(block("dns_messages", "eth0", "b2", 2)) // beyond MemBlocks: to the spool
+	var w *Block
+	within(t, "the spool writer to start on a block", func() { w = <-writing })
+	if w.Seq != 2 {
+		t.Fatalf("spool writer writes block %d, want 2", w.Seq)
+	}
+	within(t, "Submit while the server and the disk are held", func() {
+		s.Submit(block("dns_messages", "eth1", "b3", 4))  // waits in memory: 3 = MemBlocks+QueueBlocks
+		s.Submit(block("dns_messages", "eth1", "b4", 8))  // dropped
+		s.Submit(block("capture_stats", "", "stats", 1))  // takes the place of b3
+		s.Submit(block("dns_messages", "eth0", "b6", 16)) // dropped
+	})
+	if got, want := s.TakeDropped(), map[string]uint64{"eth1": 12, "eth0": 16}; !reflect.DeepEqual(got, want) {
+		t.Errorf("dropped rows: got %v, want %v", got, want)
+	}
+	if st := s.Stats(); st.OverflowBlocks != 3 || st.OverflowRows != 28 || st.DroppedRows() != 28 {
+		t.Errorf("stats: got %d blocks, %d rows dropped at Submit (%d in all), want 3, 28 (28)", st.OverflowBlocks, st.OverflowRows, st.DroppedRows())
+	}
+	close(disk)
+	close(h.release)
+	waitFor(t, "the kept blocks sent", func() bool { return len(h.received()) == 3 })
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := payloads(h.received()), []string{"b1", "b2", "stats"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("received: got %v, want %v", got, want)
+	}
+	if n := len(spoolFiles(t, dir)); n != 0 {
+		t.Errorf("spool files after sending: got %d, want 0", n)
+	}
+	s.Submit(block("dns_messages", "eth0", "late", 5))
+	if got := s.TakeDropped()["eth0"]; got != 5 {
+		t.Errorf("rows submitted after Close: got %d dropped, want 5", got)
+	}
+}
+
+// TestNextToSpool: which block the spool writer takes next. The queue is written oldest first,
+// one letter a block: m in memory, d on disk, s being written, n in memory after a failed write.
+func TestNextToSpool(t *testing.T) {
+	tests := []struct {
+		name  string
+		queue string
+		mem   int
+		down  bool
+		want  int // index in queue; -1 for none
+	}{
+		{"up, memory not full", "mm", 2, false, -1},
+		{"up, the first beyond MemBlocks", "mmmm", 2, false, 2},
+		{"up, new block behind the spool", "mddm", 1, false, 3},
+		{"up, kept blocks apart", "mmdm", 2, false, 3},
+		{"up, one being written", "mmsm", 2, false, 3},
+		{"up, only a failed write beyond", "mmn", 2, false, -1},
+		{"down, oldest in memory first", "dmdm", 16, true, 1},
+		{"down, the one in flight too", "mddm", 16, true, 0},
+		{"down, after one being written", "sm", 16, true, 1},
+		{"down, past a failed write", "ndm", 16, true, 2},
+		{"down, all on disk", "ddd", 16, true, -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Sink{cfg: Config{MemBlocks: tc.mem}, down: tc.down}
+			for i, c := range tc.queue {
+				b := &Block{Seq: uint64(i), onDisk: c == 'd', spooling: c == 's', noSpool: c == 'n'}
+				s.queue = append(s.queue, b)
+				if !b.onDisk {
+					s.inMem++
+				}
+			}
+			got := -1
+			if b := s.nextToSpool(); b != nil {
+				got = int(b.Seq)
+			}
+			if got != tc.want {
+				t.Errorf("got block %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

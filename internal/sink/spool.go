@@ -32,10 +32,15 @@ type spoolHeader struct {
 	CRC   uint32 `json:"crc32c"` // of the Native bytes: a damaged file is set aside, never decoded
 }
 
+// spool is the spool directory. Its methods that touch files change no sink state, so the spool
+// writer calls them without the sink's lock; bytes is the sink's to keep (under its lock).
 type spool struct {
 	dir   string
-	bytes int64
+	bytes int64 // of the queued blocks' files, and of those being written
 	log   *slog.Logger
+	// hold, when set (by tests, before the first Submit), is called before each file is
+	// written: a test stands for a disk that does not keep up by blocking in it.
+	hold func(*Block)
 }
 
 func blockName(seq uint64) string { return fmt.Sprintf("%020d.block", seq) }
@@ -80,22 +85,30 @@ func openSpool(dir string, log *slog.Logger) (*spool, []*Block, error) {
 
 func (sp *spool) path(b *Block) string { return filepath.Join(sp.dir, blockName(b.Seq)) }
 
-// spoolSize is the size of b's spool file.
-func spoolSize(b *Block) int64 {
-	h, _ := json.Marshal(header(b))
-	return int64(len(spoolMagic) + len(h) + 1 + len(b.Native))
-}
-
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func header(b *Block) spoolHeader {
 	return spoolHeader{Table: b.Table, Rows: b.Rows, Iface: b.Iface, Seq: b.Seq, Token: b.Token, CRC: crc32.Checksum(b.Native, castagnoli)}
 }
 
-func (sp *spool) write(b *Block) error {
+// headerLine returns b's JSON header line, without its newline.
+func headerLine(b *Block) ([]byte, error) {
 	h, err := json.Marshal(header(b))
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("cannot encode the spool header of block %d: %w", b.Seq, err)
+	}
+	return h, nil
+}
+
+// fileSize is the size of b's spool file with header line h.
+func fileSize(b *Block, h []byte) int64 {
+	return int64(len(spoolMagic) + len(h) + 1 + len(b.Native))
+}
+
+// writeFile writes b's spool file, with header line h, and syncs it.
+func (sp *spool) writeFile(b *Block, h []byte) error {
+	if sp.hold != nil {
+		sp.hold(b)
 	}
 	tmp := filepath.Join(sp.dir, ".tmp-"+blockName(b.Seq))
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
@@ -121,22 +134,14 @@ func (sp *spool) write(b *Block) error {
 		os.Remove(tmp)
 		return fmt.Errorf("cannot write spool file %q: %w", sp.path(b), err)
 	}
-	b.onDisk = true
-	b.size = int64(len(spoolMagic) + len(h) + 1 + len(b.Native))
-	sp.bytes += b.size
 	return nil
 }
 
-func (sp *spool) remove(b *Block) {
-	if !b.onDisk {
-		return
-	}
+// removeFile deletes b's spool file.
+func (sp *spool) removeFile(b *Block) {
 	if err := os.Remove(sp.path(b)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		sp.log.Error("cannot remove spool file", "file", sp.path(b), "err", err)
 	}
-	sp.bytes -= b.size
-	b.onDisk = false
-	b.size = 0
 }
 
 func (sp *spool) readHeader(path string) (*Block, error) {
@@ -221,18 +226,20 @@ func (sp *spool) moveRejected(path string) {
 	}
 }
 
-// reject moves b (written to disk first if needed) to rejected/, out of the spool's bound.
-func (sp *spool) reject(b *Block) error {
-	if !b.onDisk {
+// reject moves b's spool file to rejected/, writing it first when b was not on disk.
+func (sp *spool) reject(b *Block, onDisk bool) error {
+	if !onDisk {
 		if b.Native == nil {
 			return nil
 		}
-		if err := sp.write(b); err != nil {
+		h, err := headerLine(b)
+		if err != nil {
+			return err
+		}
+		if err := sp.writeFile(b, h); err != nil {
 			return err
 		}
 	}
 	sp.moveRejected(sp.path(b))
-	sp.bytes -= b.size
-	b.onDisk = false
 	return nil
 }
