@@ -65,8 +65,8 @@ after a lost answer is stored once (the tables need non_replicated_deduplication
 the schema; replicated tables deduplicate anyway). While ClickHouse is unreachable, blocks wait
 in --spool-dir (at most --spool-mb); at the bound the oldest data blocks are dropped, logged and
 counted in capture_stats.rows_dropped. Capture never waits for the disk: blocks that arrive while
-16 already wait to be spooled are dropped and counted alike. SIGTERM sends everything, or spools what it cannot send
-within --flush-timeout; the next start sends the spool first, in order.
+16 already wait to be spooled are dropped and counted alike. SIGTERM sends everything, or spools
+what it cannot send within --flush-timeout; the next start sends the spool first, in order.
 
 Metrics (--metrics-listen, Prometheus text format at /metrics): packets, kernel and tool drops,
 DNS messages, decode errors, rows and blocks sent, spool blocks and bytes, sink errors, the time
