@@ -24,16 +24,21 @@
 --              glibc always does), and an attempt is retried this way once (a second
 --              candidate is another lookup of the same name begun at that moment)
 --   next-name  another name of the search list, right after this one got a negative answer
---              (within lookup_next_name_ms, with no third name sent in between) or one wait
+--              (within lookup_next_name_ms, with no third name sent in between; of several
+--              such, the one answered last: two lookups of one name side by side) or one wait
 --              after an attempt of it was sent (the group's retry spacing T, or glibc's 2T/3
 --              and 4T/3 when the group uses three nameservers), in the order the host's ndots
 --              gives: `name` -> `name.suffix` when the name is tried as-is first,
 --              `name.suffix` -> `name` when it is tried last
--- To keep the arrays short (the array steps cost the square of their length), a group is cut
--- into time buckets of lookup_bucket_ms (default 120 s) and each bucket into chunks of 256
--- attempts, each chunk linked with the 256 attempts before it as context: a lookup is cut
--- where it reaches back further than that (a lookup longer than a bucket, or, for one client
--- sending one name dozens of times a second, more than 256 attempts of that name back).
+-- Of several candidates of one rule, the latest wins, except that next-name (and new-id) take
+-- the answer that came last before the attempt, or the wait that fits the retry grid best: a
+-- client with a dozen lookups of one name side by side (Kubernetes pods at heavy loss) has many
+-- candidates within the tolerances, and the closest is the one its stub was waiting on.
+-- To keep the arrays short, a group is cut into time buckets of lookup_bucket_ms (default 120
+-- s) and each bucket into chunks of 256 attempts; each attempt's link is chosen in its own
+-- chunk, which sees the 256 attempts before it as context. The lookups are then traced per
+-- bucket, with the whole bucket before it: a lookup is cut only where it reaches back further
+-- than that (a lookup longer than a bucket).
 -- An attempt that follows none starts a lookup. Whether the base is tried as-is first is read
 -- from the group's own steps right after a negative answer (bare -> suffixed versus suffixed ->
 -- bare, when one way wins by two or more), and when they do not tell, from the dots in the base
@@ -55,41 +60,68 @@ WITH
     toInt64(ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'lookup_bucket_ms'), 120000) * 1e6) AS bucket_ns,
     256 AS chunk_rows,
     900000000 AS min_ns,
-    4294967296 AS shift
+    4294967296 AS shift,
+    -- an attempt's index in its group array (at most two chunks) is below slot; the next-name
+    -- rule keeps how close the answer it follows was, in microseconds, in the bits above it
+    toUInt64(1024) AS slot,
+    toUInt64(16777216) AS key_rn
 SELECT
     host, client_ip, lib, base,
     fromUnixTimestamp64Nano(lookup_ns, 'UTC') AS lookup_ts,
     fromUnixTimestamp64Nano(ts_ns, 'UTC') AS ts,
-    qname_key, qname, qtype, id, client_port, server_ip, result,
+    qname_key, qname, qtype, id, client_port, server_ip,
+    ['', 'answer', 'nxdomain', 'nodata', 'servfail', 'refused', 'error'][res + 1] AS result,
     if(rts_ns = 0, NULL, fromUnixTimestamp64Nano(rts_ns, 'UTC')) AS response_ts,
     link, as_is_first
 FROM
 (
-    -- Each level below computes what the level above reads: an alias whose expression holds a
-    -- lambda is evaluated again wherever it is named in the same SELECT.
-    SELECT *, arrayMap(r -> tt[r], roots) AS lookup,
-        arrayMap(b -> ['first', 'next-name', 'next-name', 'new-id', 'pair', 'retry'][intDiv(b, shift) + 1], best) AS links
+    -- The lookups: every attempt's link was chosen once, in its own chunk (below); here each time
+    -- bucket of a group is read with the whole bucket before it, and every attempt's lookup is the
+    -- first attempt of its chain, in one pass (an attempt follows an earlier one, whose lookup is
+    -- known when it is reached). A chain that reaches back further than the bucket before is cut.
+    SELECT *, arrayMap(r -> b_tt[r], roots) AS lookup
     FROM
     (
-    -- roots in one pass: every attempt follows an earlier one, so the first attempt of its lookup
-    -- is already known when it is reached
-    SELECT *, arrayFold((acc, i, r) -> arrayPushBack(acc, if(r = i, i, acc[r])), idx, r0, emptyArrayUInt32()) AS roots
-    FROM
-    (
-    SELECT *, arrayMap((i, b) -> toUInt32(if(b = 0, i, b % shift)), idx, best) AS r0
-    FROM
-    (
+        SELECT *, arrayFold((acc, i, p) -> arrayPushBack(acc, if(p = 0 OR p >= i, i, acc[p])),
+            arrayEnumerate(b), pidx, emptyArrayUInt32()) AS roots
+        FROM
+        (
+            SELECT *, b.3 AS b_tt,
+                -- the parent's place: the bucket before is complete, rows 1..m; this bucket follows it
+                arrayMap(k -> toUInt32(multiIf(k = 0, 0, intDiv(k, key_rn) + 1 = pass_bucket, k % key_rn,
+                    intDiv(k, key_rn) = pass_bucket, m + k % key_rn, 0)), b.2) AS pidx
+            FROM
+            (
+                SELECT host, client_ip, lib, base, pass_bucket,
+                    arraySort(groupArray((key, parent_key, ts_ns, own, qname, qname_key, qtype, id, client_port,
+                        server_ip, res, rts_ns, link, as_is_first))) AS b,
+                    toUInt32(countIf(own = 0)) AS m
+                FROM
+                (
+                    -- Each level below computes what the level above reads: an alias whose
+                    -- expression holds a lambda is evaluated again wherever it is named in the same
+                    -- SELECT.
+                    SELECT host, client_ip, lib, base, ts_ns, qname, qname_key, qtype, id, client_port, server_ip, res,
+                        rts_ns, link, as_is_first, bucket, bucket * key_rn + rn + 1 AS key, parent_key
+                    FROM
+                    (
+                        SELECT *,
+                            arrayMap(b -> ['first', 'next-name', 'next-name', 'new-id', 'pair', 'retry'][intDiv(b, shift) + 1], best) AS links,
+                            -- the attempt this one follows, as bucket * key_rn + row in the bucket + 1 (0: none)
+                            arrayMap(b -> if(b = 0, toUInt64(0), bkt[b % slot] * key_rn + rnk[b % slot] + 1), best) AS parents
+                        FROM
+                        (
         SELECT *,
             -- a new id (or a pair from another socket) only in groups that never resend a packet;
             -- there, the same id from another port off the retry grid is two random ids that
             -- happen to be equal (Go picks a new one for every query), not dig's retry
-            arrayMap(i -> if(NOT resends AND intDiv(main[i], shift) = 5 AND port[main[i] % shift] != port[i]
-                    AND abs((tt[i] - tt[main[i] % shift]) - round((tt[i] - tt[main[i] % shift]) / grid_ns) * grid_ns) > jitter_ns,
+            arrayMap(i -> if(NOT resends AND intDiv(main[i], shift) = 5 AND port[main[i] % slot] != port[i]
+                    AND abs((tt[i] - tt[main[i] % slot]) - round((tt[i] - tt[main[i] % slot]) / grid_ns) * grid_ns) > jitter_ns,
                 nid[i],
                 if(resends OR nid[i] = 0 OR main[i] >= 5 * shift
-                    OR (intDiv(main[i], shift) = 4 AND (port[main[i] % shift] = port[i]
-                        OR tt[i] - tt[main[i] % shift] <= abs((tt[i] - tt[nid[i] % shift])
-                            - round((tt[i] - tt[nid[i] % shift]) / grid_ns) * grid_ns))),
+                    OR (intDiv(main[i], shift) = 4 AND (port[main[i] % slot] = port[i]
+                        OR tt[i] - tt[main[i] % slot] <= abs((tt[i] - tt[nid[i] % slot])
+                            - round((tt[i] - tt[nid[i] % slot]) / grid_ns) * grid_ns))),
                 main[i], nid[i])), idx) AS best
         FROM
         (
@@ -98,23 +130,24 @@ FROM
         SELECT *, arrayMap((v, c) -> if(intDiv(v, shift) = 3 AND c = 0, toUInt64(0), v), newid, nid_claims) AS nid
         FROM
         (
-        SELECT *, arrayFold((acc, v) -> arrayPushBack(acc, toUInt64(if(intDiv(v, shift) = 3 AND NOT has(acc, v % shift), v % shift, 0))),
+        SELECT *, arrayFold((acc, v) -> arrayPushBack(acc, toUInt64(if(intDiv(v, shift) = 3 AND NOT has(acc, v % slot), v % slot, 0))),
             newid, emptyArrayUInt64()) AS nid_claims
         FROM
         (
             SELECT *,
-                arrayExists(i -> intDiv(main[i], shift) = 5 AND port[main[i] % shift] = port[i]
-                        AND tt[i] - tt[main[i] % shift] >= min_ns, idx) AS resends,
+                arrayExists(i -> intDiv(main[i], shift) = 5 AND port[main[i] % slot] = port[i]
+                        AND tt[i] - tt[main[i] % slot] >= min_ns, idx) AS resends,
                 arrayMap((ti, qhi, qti, idi, porti, pci, pdi, wj, wt, wqh, wqt, wid, wport, wres, wrts) -> arrayMax(arrayMap(
                         (j, tj, qhj, qtj, idj, portj, resj, rtsj) -> multiIf(
                         j = pci AND pdi = 1, 4 * shift + j,
                         qhj = qhi AND qtj = qti AND idj != idi AND resj >= 4
-                            AND ti >= rtsj AND ti - rtsj <= next_ns, 3 * shift + j,
+                            AND ti >= rtsj AND ti - rtsj <= next_ns,
+                        3 * shift + toUInt64(4194303 - least(intDiv(ti - rtsj, 1000), 4194303)) * slot + j,
                         qhj = qhi AND qtj = qti AND idj != idi AND resj = 0
                             AND ti - tj BETWEEN min_ns AND max_ns
                             AND abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) <= jitter_ns
                             AND (spacing = 0 OR round((ti - tj) / grid_ns) = spacing),
-                        3 * shift + j, 0), wj, wt, wqh, wqt, wid, wport, wres, wrts)),
+                        3 * shift + toUInt64(4194303 - least(intDiv(abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns), 1000), 4194303)) * slot + j, 0), wj, wt, wqh, wqt, wid, wport, wres, wrts)),
                     tt, qh, qt, id, port, pair_cand, paired, w_j, w_tt, w_qh, w_qt, w_id, w_port, w_res, w_rts) AS newid
             FROM
             (
@@ -126,13 +159,15 @@ FROM
                         qhj = qhi AND qtj = qti AND idj = idi, 5 * shift + j,
                         qhj = qhi AND qtj != qti AND portj = porti AND ti - tj <= 1000000000, 4 * shift + j,
                         qhj != qhi AND (qhj = oqh OR ott < rtsj) AND resj > 1 AND ti >= rtsj AND ti - rtsj <= next_ns
-                            AND (NOT barej OR as_is_first) AND (NOT barei OR NOT as_is_first), 2 * shift + j,
+                            AND (NOT barej OR as_is_first) AND (NOT barei OR NOT as_is_first),
+                            2 * shift + toUInt64(4194303 - least(intDiv(ti - rtsj, 1000), 4194303)) * slot + j,
                         qhj != qhi AND resj != 1 AND ti - tj >= min_ns
                             AND abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) <= jitter_ns
                             AND (spacing = 0 OR toUInt64(round((ti - tj) / grid_ns))
                                 IN (spacing, if(nameservers >= 3, intDiv(2 * spacing, 3), spacing),
                                     if(nameservers >= 3, intDiv(4 * spacing, 3), spacing)))
-                            AND (NOT barej OR as_is_first) AND (NOT barei OR NOT as_is_first), 1 * shift + j,
+                            AND (NOT barej OR as_is_first) AND (NOT barei OR NOT as_is_first),
+                            1 * shift + toUInt64(4194303 - least(intDiv(abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns), 1000), 4194303)) * slot + j,
                         0), wj, wt, wqh, wqt, wid, wport, wres, wrts, wbare)),
                         tt, qh, qt, id, port, bare, other_qh, other_tt, w_j, w_tt, w_qh, w_qt, w_id, w_port, w_res, w_rts, w_bare) AS main
                 FROM
@@ -146,9 +181,10 @@ FROM
                             arraySum(arrayMap((i, s) -> s AND bare[i - 1], idx, steps)) AS first_votes,
                             arraySum(arrayMap((i, s) -> s AND bare[i], idx, steps)) AS last_votes,
                             -- the group's retry spacing, in grid units: the commonest gap from an
-                            -- unanswered attempt to the next of the same name and type (among the 8
-                            -- before it), from resends of the same id where there are any (glibc), else
-                            -- from all (Go)
+                            -- unanswered attempt to the next of the same name and type (the latest such
+                            -- in its window: with many lookups of one name side by side, it can be dozens
+                            -- of attempts back), from resends of the same id where there are any (glibc),
+                            -- else from all (Go)
                             intDiv(if(arrayExists(x -> x > 0 AND x % 2 = 0, gaps),
                                 arrayReduce('topK(1)', arrayFilter(x -> x > 0 AND x % 2 = 0, gaps))[1],
                                 arrayReduce('topK(1)', arrayFilter(x -> x > 0, gaps))[1]), 2) AS spacing,
@@ -165,7 +201,7 @@ FROM
                             SELECT *,
                                 arrayMap((i, ti, qhi, qti, idi, wj, wt, wqh, wqt, wid, wres) -> arrayFirst(x -> x > 0, arrayReverse(arrayMap(
                                     (j, tj, qhj, qtj, idj, resj) ->
-                                    if(j + 8 >= i AND qhj = qhi AND qtj = qti AND resj = 0 AND ti - tj BETWEEN min_ns AND max_ns
+                                    if(qhj = qhi AND qtj = qti AND resj = 0 AND ti - tj BETWEEN min_ns AND max_ns
                                         AND abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) <= jitter_ns,
                                         toUInt64(round((ti - tj) / grid_ns)) * 2 + (idj != idi), toUInt64(0)),
                                     wj, wt, wqh, wqt, wid, wres))),
@@ -206,14 +242,14 @@ FROM
                                 arrayMap(x -> x = base, qn) AS bare
                             FROM
                             (
-                                SELECT host, client_ip, lib, base, ndots, g.10 AS prim,
-                                    g.1 AS tt, g.2 AS qt, g.3 AS id, g.4 AS qn, g.5 AS port, g.6 AS res, g.7 AS rts,
-                                    g.8 AS qnames, g.9 AS servers, length(arrayDistinct(servers)) AS nameservers,
+                                SELECT host, client_ip, lib, base, ndots, g.11 AS prim, g.2 AS rnk, g.12 AS bkt,
+                                    g.1 AS tt, g.3 AS qt, g.4 AS id, g.5 AS qn, g.6 AS port, g.7 AS res, g.8 AS rts,
+                                    g.9 AS qnames, g.10 AS servers, length(arrayDistinct(servers)) AS nameservers,
                                     arrayEnumerate(g) AS idx
                                 FROM
                                 (
         SELECT host, client_ip, lib, base, any(ndots) AS ndots,
-            arraySort(groupArray((ts_ns, qtype, id, qname_key, client_port, res, rts_ns, qname, server_ip, chunk = own_chunk))) AS g
+            arraySort(groupArray((ts_ns, rn, qtype, id, qname_key, client_port, res, rts_ns, qname, server_ip, chunk = own_chunk, own_bucket))) AS g
         FROM
         (
         SELECT *,
@@ -255,7 +291,7 @@ FROM
                 FROM dns_search_suffixes GROUP BY host
             ) AS s ON t.host = s.host
         )
-        WINDOW wb AS (PARTITION BY host, client_ip, lib, base, own_bucket ORDER BY ts_ns
+        WINDOW wb AS (PARTITION BY host, client_ip, lib, base, own_bucket ORDER BY ts_ns, qtype, id, qname_key, client_port
             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
         )
         )
@@ -272,13 +308,20 @@ FROM
                 )
         )
         )
+                        )
+                    )
+                    ARRAY JOIN tt AS ts_ns, qnames AS qname, qn AS qname_key, qt AS qtype, id, port AS client_port,
+                        servers AS server_ip, res, rts AS rts_ns, links AS link, parents AS parent_key,
+                        bkt AS bucket, rnk AS rn, prim AS primary
+                    WHERE primary
+                )
+                ARRAY JOIN [bucket, bucket + 1] AS pass_bucket, [1, 0] AS own
+                GROUP BY host, client_ip, lib, base, pass_bucket
             )
         )
     )
 )
 ARRAY JOIN
-    tt AS ts_ns, lookup AS lookup_ns, qnames AS qname, qn AS qname_key, qt AS qtype, id, port AS client_port,
-    servers AS server_ip, rts AS rts_ns, links AS link,
-    arrayMap(r -> ['', 'answer', 'nxdomain', 'nodata', 'servfail', 'refused', 'error'][r + 1], res) AS result,
-    prim AS primary
-WHERE primary;
+    b.3 AS ts_ns, b.4 AS own, b.5 AS qname, b.6 AS qname_key, b.7 AS qtype, b.8 AS id, b.9 AS client_port,
+    b.10 AS server_ip, b.11 AS res, b.12 AS rts_ns, b.13 AS link, b.14 AS as_is_first, lookup AS lookup_ns
+WHERE own = 1;
