@@ -5,10 +5,13 @@ package queries
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -37,17 +40,45 @@ func Views() ([]string, map[string]string, error) {
 	return names, sqls, nil
 }
 
-// ApplyViews creates or replaces every view.
+// ApplyViews creates or replaces every view whose definition differs from the one in the store.
+// Each view carries the hash of the statement that made it as its comment, so a view already
+// as written here is left alone: creating one has the engine analyze its whole query, seconds
+// for the lookup views, on every command of the embedded engine.
 func ApplyViews(ctx context.Context, store chstore.Store) error {
-	return applyViews(ctx, store, func(st string) ([]string, error) { return []string{st}, nil })
+	have, err := viewHashes(ctx, store)
+	if err != nil {
+		return err
+	}
+	return applyViews(ctx, store, func(st string) ([]string, error) { return []string{st}, nil }, have)
 }
 
 // ApplyViewsCluster creates or replaces every view on every server of cluster c.
 func ApplyViewsCluster(ctx context.Context, store chstore.Store, c schema.Cluster) error {
-	return applyViews(ctx, store, c.Rewrite)
+	return applyViews(ctx, store, c.Rewrite, nil)
 }
 
-func applyViews(ctx context.Context, store chstore.Store, rewrite func(string) ([]string, error)) error {
+// viewComment marks a view made by ApplyViews; the hash of its statement follows.
+const viewComment = "dnsloss:"
+
+// viewHashes returns, per view of the current database, the statement hash in its comment.
+func viewHashes(ctx context.Context, store chstore.Store) (map[string]string, error) {
+	out, err := store.Query(ctx, `SELECT name, comment FROM system.tables
+		WHERE database = currentDatabase() AND engine = 'View'`, nil, "TSV")
+	if err != nil {
+		return nil, fmt.Errorf("cannot list the store's views: %w", err)
+	}
+	have := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if name, comment, ok := strings.Cut(line, "\t"); ok && strings.HasPrefix(comment, viewComment) {
+			have[name] = strings.TrimPrefix(comment, viewComment)
+		}
+	}
+	return have, nil
+}
+
+var viewName = regexp.MustCompile(`(?i)^CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z0-9_.]+)`)
+
+func applyViews(ctx context.Context, store chstore.Store, rewrite func(string) ([]string, error), have map[string]string) error {
 	names, sqls, err := Views()
 	if err != nil {
 		return err
@@ -59,8 +90,21 @@ func applyViews(ctx context.Context, store chstore.Store, rewrite func(string) (
 				return fmt.Errorf("queries/%s: %w", n, err)
 			}
 			for _, st := range sts {
+				sum := sha256.Sum256([]byte(st))
+				hash := hex.EncodeToString(sum[:8])
+				m := viewName.FindStringSubmatch(st)
+				if m != nil && have != nil && have[m[1]] == hash {
+					continue
+				}
 				if err := store.Exec(ctx, st, nil); err != nil {
 					return fmt.Errorf("cannot create view from queries/%s: %w", n, err)
+				}
+				if m != nil && have != nil {
+					// a COMMENT clause would end a view whose query ends in a subquery as its alias
+					// (the name and hex hash are ours: no parameter is allowed here)
+					if err := store.Exec(ctx, "ALTER TABLE "+m[1]+" MODIFY COMMENT '"+viewComment+hash+"'", nil); err != nil {
+						return fmt.Errorf("cannot mark view %s of queries/%s: %w", m[1], n, err)
+					}
 				}
 			}
 		}
