@@ -274,9 +274,11 @@ func (l *lab) stop(p *proc, sig syscall.Signal, within time.Duration) {
 }
 
 // httpClient returns a client whose connections are made inside network namespace ns (the
-// socket is created on a thread that joined ns; the thread is thrown away afterwards).
+// socket is created on a thread that joined ns; the thread is thrown away afterwards). Its
+// timeout only stops a hung request: a query of the lookup views takes the engine about 10 s to
+// plan, several times that on a busy 2-CPU machine running other test packages beside the lab.
 func httpClient(ns string) *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: nsDialer(ns), DisableKeepAlives: true}}
+	return &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DialContext: nsDialer(ns), DisableKeepAlives: true}}
 }
 
 // nsDialer dials inside network namespace ns.
