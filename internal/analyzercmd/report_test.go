@@ -17,8 +17,9 @@ import (
 )
 
 // TestFailIf: the threshold flag exits non-zero on the capture with loss and zero on the one
-// without.
+// without. Each case reports on a store holding its capture alone.
 func TestFailIf(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		file string
 		args []string
@@ -32,10 +33,8 @@ func TestFailIf(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file+" "+strings.Join(tc.args, " "), func(t *testing.T) {
-			db := t.TempDir()
-			if r := run(t, nil, "--db", db, "ingest", "-q", lab(tc.file)); r.code != 0 {
-				t.Fatalf("ingest: exit %d: %s", r.code, r.stderr)
-			}
+			t.Parallel()
+			db := ingested(t, tc.file)
 			r := run(t, nil, append([]string{"--db", db, "report", "--format", "json"}, tc.args...)...)
 			if r.code != tc.code {
 				t.Fatalf("exit: got %d, want %d; stderr %s", r.code, tc.code, r.stderr)
@@ -96,6 +95,7 @@ func writeShifted(t *testing.T, path string, parts []struct {
 // per closed hour and one loss_reports row per hour and host, names the host that got worse,
 // and a second run duplicates nothing.
 func TestScheduledReports(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db, out := filepath.Join(dir, "db"), filepath.Join(dir, "reports")
 	h := func(n int) time.Time { return time.Date(2026, 1, 1, n, 5, 0, 0, time.UTC) }
@@ -178,10 +178,7 @@ func TestScheduledReports(t *testing.T) {
 }
 
 func TestReportRange(t *testing.T) {
-	db := t.TempDir()
-	if r := run(t, nil, "--db", db, "ingest", "-q", lab("drop-name.pcap"), lab("baseline.pcap")); r.code != 0 {
-		t.Fatalf("ingest: exit %d: %s", r.code, r.stderr)
-	}
+	t.Parallel()
 	// baseline.pcap was captured at 17:33:16-17:33:17 UTC, drop-name.pcap at 17:38:05-17:38:36.
 	tests := []struct {
 		name  string
@@ -199,6 +196,8 @@ func TestReportRange(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db := ingested(t, "drop-name.pcap", "baseline.pcap")
 			r := run(t, nil, append([]string{"--db", db, "report", "--format", "json"}, tc.args...)...)
 			if r.code != tc.code {
 				t.Fatalf("exit: got %d, want %d (%s)", r.code, tc.code, r.stderr)
@@ -220,6 +219,7 @@ func TestReportRange(t *testing.T) {
 		})
 	}
 	// HTML to a file, the format told by the file name.
+	db := ingested(t, "drop-name.pcap", "baseline.pcap")
 	page := filepath.Join(t.TempDir(), "loss.html")
 	if r := run(t, nil, "--db", db, "report", "--out", page); r.code != 0 {
 		t.Fatalf("html: exit %d: %s", r.code, r.stderr)

@@ -105,9 +105,12 @@ func (s *server) stop(t *testing.T) {
 	}
 }
 
+// TestServeReportMatchesEmbedded: the commands give through serve what they give on the embedded
+// engine (the lab captures analyzed once, as TestLabCaptures reads them).
 func TestServeReportMatchesEmbedded(t *testing.T) {
-	files := []string{lab("drop-name.pcap"), lab("loss20.pcap")}
-	local := run(t, nil, append([]string{"--db", t.TempDir(), "analyze", "--format", "json", "--quiet"}, files...)...)
+	t.Parallel()
+	files := labFiles
+	local, _ := labAnalyzed(t)
 	if local.code != 0 || !strings.Contains(local.stdout, "drop-name") {
 		t.Fatalf("embedded analyze: exit %d: %s%s", local.code, local.stdout, local.stderr)
 	}
@@ -177,6 +180,7 @@ func TestServeReportMatchesEmbedded(t *testing.T) {
 // TestServeFinishesInsertOnSIGTERM stops serve while an insert is streaming its data: the insert
 // completes, then serve exits, and every row is there when it starts again.
 func TestServeFinishesInsertOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	db := t.TempDir()
 	srv := startServe(t, db)
 	pr, pw := io.Pipe()

@@ -1,15 +1,15 @@
 //go:build !nochdb
 
 // Package chtest gives tests a real embedded ClickHouse engine with the dnsloss schema and views,
-// one per test process (chDB allows one engine per process). Use Main from TestMain, then Fresh in
-// each test to start from empty tables.
+// one per test process (chDB allows one engine per process), started when a test first asks for
+// it. Use Main from TestMain, then Fresh in each test to start from empty tables.
 package chtest
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/dnsloss/dnsloss/internal/chembed"
@@ -19,40 +19,60 @@ import (
 	"github.com/dnsloss/dnsloss/schema"
 )
 
-var shared *chembed.Store
+var (
+	opening sync.Once
+	shared  *chembed.Store
+	openErr error
+	dir     string
+	inMain  bool
+)
 
-// Main opens the engine in a temporary directory, applies the schema and views, runs the tests
-// and removes the directory. Call it from TestMain: os.Exit(chtest.Main(m)).
+// Main runs the tests and then closes the engine and removes its directory. Call it from
+// TestMain: os.Exit(chtest.Main(m)). The engine starts on the first call to Store (or Fresh,
+// Serve), in a temporary directory, with the schema and views applied: a test process that
+// never asks for it, such as a fuzz worker or a run of pure tests only, does not pay the few
+// seconds that starting it and creating the views take.
 func Main(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "dnsloss-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	inMain = true
+	code := m.Run()
+	if shared != nil {
+		shared.Close()
 	}
-	defer os.RemoveAll(dir)
-	shared, err = chembed.Open(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	if dir != "" {
+		os.RemoveAll(dir)
 	}
-	defer shared.Close()
-	ctx := context.Background()
-	if _, err := schema.Apply(ctx, shared); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := queries.ApplyViews(ctx, shared); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
+	return code
 }
 
-// Store returns the shared engine as it is.
+func open() (*chembed.Store, error) {
+	var err error
+	dir, err = os.MkdirTemp("", "dnsloss-test-")
+	if err != nil {
+		return nil, err
+	}
+	s, err := chembed.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	if _, err := schema.Apply(ctx, s); err != nil {
+		return s, err
+	}
+	if err := queries.ApplyViews(ctx, s); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// Store returns the shared engine as it is, starting it on the first call.
 func Store(t testing.TB) *chembed.Store {
 	t.Helper()
-	if shared == nil {
+	if !inMain {
 		t.Fatal("chtest.Main was not called from TestMain")
+	}
+	opening.Do(func() { shared, openErr = open() })
+	if openErr != nil {
+		t.Fatalf("cannot start the test engine: %v", openErr)
 	}
 	return shared
 }

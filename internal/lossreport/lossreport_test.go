@@ -230,14 +230,94 @@ func TestSameAsLossByHost(t *testing.T) {
 	}
 }
 
-// TestFormatsAgree checks that CSV and text show the JSON report's numbers.
-func TestFormatsAgree(t *testing.T) {
-	s := chtest.Fresh(t)
+func TestScheduler(t *testing.T) {
+	s := chtest.Fresh(t, "loss_reports")
 	insertFixture(t, s, hourly)
-	r, err := lossreport.Build(context.Background(), s, lossreport.Options{Since: hour(1), Until: hour(2), Compare: true})
+	ctx := context.Background()
+	dir := t.TempDir()
+	opt := lossreport.ScheduleOptions{Every: time.Hour, OutDir: dir, Formats: []string{"json", "html"},
+		Now: func() time.Time { return hour(10) }}
+	// Periods 00-01, 01-02, 02-03 and 03-04 (the closing query at 03:30) hold attempts; 04-10 none.
+	done, err := lossreport.RunOnce(ctx, s, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(done) != 4 {
+		t.Fatalf("first run: got %d reports, want 4", len(done))
+	}
+	if p := done[1].Report.Period; p.Since != nil && p.Until != nil && p.Since.Equal(hour(1)) && p.Until.Equal(hour(2)) {
+		hourlyPeriod = done[1].Report
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for i := range files {
+		files[i] = filepath.Base(files[i])
+	}
+	wantFiles := []string{
+		"loss-report-20260101T000000Z-20260101T010000Z.html", "loss-report-20260101T000000Z-20260101T010000Z.json",
+		"loss-report-20260101T010000Z-20260101T020000Z.html", "loss-report-20260101T010000Z-20260101T020000Z.json",
+		"loss-report-20260101T020000Z-20260101T030000Z.html", "loss-report-20260101T020000Z-20260101T030000Z.json",
+		"loss-report-20260101T030000Z-20260101T040000Z.html", "loss-report-20260101T030000Z-20260101T040000Z.json",
+	}
+	if fmt.Sprint(files) != fmt.Sprint(wantFiles) {
+		t.Errorf("files: got %v, want %v", files, wantFiles)
+	}
+	const rows = "SELECT toString(period_start), host, attempts, unanswered, unanswered_ratio, worse FROM loss_reports ORDER BY period_start, host"
+	want := "2026-01-01 00:00:00.000\tweb-1\t10\t0\t0\t0\n" +
+		"2026-01-01 00:00:00.000\tweb-2\t5\t0\t0\t0\n" +
+		"2026-01-01 01:00:00.000\tweb-1\t10\t4\t0.4\t1\n" +
+		"2026-01-01 01:00:00.000\tweb-2\t5\t0\t0\t0\n" +
+		"2026-01-01 02:00:00.000\tweb-1\t10\t1\t0.1\t0\n" +
+		"2026-01-01 02:00:00.000\tweb-2\t5\t0\t0\t0\n" +
+		"2026-01-01 03:00:00.000\tweb-1\t1\t0\t0\t0\n" +
+		"2026-01-01 03:00:00.000\tweb-2\t1\t0\t0\t0\n"
+	if got := chtest.Query(t, s, rows, nil); got != want {
+		t.Errorf("loss_reports:\ngot\n%s\nwant\n%s", got, want)
+	}
+	// A second run finds nothing new and records nothing twice.
+	done, err = lossreport.RunOnce(ctx, s, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != 0 {
+		t.Errorf("second run: got %d reports, want 0", len(done))
+	}
+	if got := chtest.Query(t, s, rows, nil); got != want {
+		t.Errorf("loss_reports after a second run:\ngot\n%s\nwant\n%s", got, want)
+	}
+	// --keep 2 keeps the files of the two newest periods.
+	opt.Keep = 2
+	if _, err := lossreport.RunOnce(ctx, s, opt); err != nil {
+		t.Fatal(err)
+	}
+	files, _ = filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) != 4 || !strings.Contains(files[0], "T020000Z-") {
+		t.Errorf("after --keep 2: got %v, want the files of 02-03 and 03-04", files)
+	}
+}
+
+// hourlyPeriod is the report of 01:00-02:00 on the hourly fixture, compared with the hour before:
+// TestFormatsAgree, TestThresholds and TestJSONKeys only read it, so it is built once (a report
+// plans the lookup views several times over, tens of seconds). TestScheduler, whose second
+// period it is, keeps the one it built.
+var hourlyPeriod *lossreport.Report
+
+func hourlyReport(t *testing.T) *lossreport.Report {
+	t.Helper()
+	if hourlyPeriod == nil {
+		s := chtest.Fresh(t)
+		insertFixture(t, s, hourly)
+		r, err := lossreport.Build(context.Background(), s, lossreport.Options{Since: hour(1), Until: hour(2), Compare: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hourlyPeriod = r
+	}
+	return hourlyPeriod
+}
+
+// TestFormatsAgree checks that CSV and text show the JSON report's numbers.
+func TestFormatsAgree(t *testing.T) {
+	r := hourlyReport(t)
 	var js, cs, txt bytes.Buffer
 	for f, w := range map[string]*bytes.Buffer{"json": &js, "csv": &cs, "table": &txt} {
 		if err := r.Render(w, f); err != nil {
@@ -291,12 +371,7 @@ func TestFormatsAgree(t *testing.T) {
 }
 
 func TestThresholds(t *testing.T) {
-	s := chtest.Fresh(t)
-	insertFixture(t, s, hourly)
-	r, err := lossreport.Build(context.Background(), s, lossreport.Options{Since: hour(1), Until: hour(2)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := hourlyReport(t)
 	tests := []struct {
 		expr string
 		want []string // host/server lines that cross, sorted
@@ -339,68 +414,6 @@ func TestThresholds(t *testing.T) {
 	}
 }
 
-func TestScheduler(t *testing.T) {
-	s := chtest.Fresh(t, "loss_reports")
-	insertFixture(t, s, hourly)
-	ctx := context.Background()
-	dir := t.TempDir()
-	opt := lossreport.ScheduleOptions{Every: time.Hour, OutDir: dir, Formats: []string{"json", "html"},
-		Now: func() time.Time { return hour(10) }}
-	// Periods 00-01, 01-02, 02-03 and 03-04 (the closing query at 03:30) hold attempts; 04-10 none.
-	done, err := lossreport.RunOnce(ctx, s, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(done) != 4 {
-		t.Fatalf("first run: got %d reports, want 4", len(done))
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*"))
-	for i := range files {
-		files[i] = filepath.Base(files[i])
-	}
-	wantFiles := []string{
-		"loss-report-20260101T000000Z-20260101T010000Z.html", "loss-report-20260101T000000Z-20260101T010000Z.json",
-		"loss-report-20260101T010000Z-20260101T020000Z.html", "loss-report-20260101T010000Z-20260101T020000Z.json",
-		"loss-report-20260101T020000Z-20260101T030000Z.html", "loss-report-20260101T020000Z-20260101T030000Z.json",
-		"loss-report-20260101T030000Z-20260101T040000Z.html", "loss-report-20260101T030000Z-20260101T040000Z.json",
-	}
-	if fmt.Sprint(files) != fmt.Sprint(wantFiles) {
-		t.Errorf("files: got %v, want %v", files, wantFiles)
-	}
-	const rows = "SELECT toString(period_start), host, attempts, unanswered, unanswered_ratio, worse FROM loss_reports ORDER BY period_start, host"
-	want := "2026-01-01 00:00:00.000\tweb-1\t10\t0\t0\t0\n" +
-		"2026-01-01 00:00:00.000\tweb-2\t5\t0\t0\t0\n" +
-		"2026-01-01 01:00:00.000\tweb-1\t10\t4\t0.4\t1\n" +
-		"2026-01-01 01:00:00.000\tweb-2\t5\t0\t0\t0\n" +
-		"2026-01-01 02:00:00.000\tweb-1\t10\t1\t0.1\t0\n" +
-		"2026-01-01 02:00:00.000\tweb-2\t5\t0\t0\t0\n" +
-		"2026-01-01 03:00:00.000\tweb-1\t1\t0\t0\t0\n" +
-		"2026-01-01 03:00:00.000\tweb-2\t1\t0\t0\t0\n"
-	if got := chtest.Query(t, s, rows, nil); got != want {
-		t.Errorf("loss_reports:\ngot\n%s\nwant\n%s", got, want)
-	}
-	// A second run finds nothing new and records nothing twice.
-	done, err = lossreport.RunOnce(ctx, s, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(done) != 0 {
-		t.Errorf("second run: got %d reports, want 0", len(done))
-	}
-	if got := chtest.Query(t, s, rows, nil); got != want {
-		t.Errorf("loss_reports after a second run:\ngot\n%s\nwant\n%s", got, want)
-	}
-	// --keep 2 keeps the files of the two newest periods.
-	opt.Keep = 2
-	if _, err := lossreport.RunOnce(ctx, s, opt); err != nil {
-		t.Fatal(err)
-	}
-	files, _ = filepath.Glob(filepath.Join(dir, "*"))
-	if len(files) != 4 || !strings.Contains(files[0], "T020000Z-") {
-		t.Errorf("after --keep 2: got %v, want the files of 02-03 and 03-04", files)
-	}
-}
-
 func TestTimelineStep(t *testing.T) {
 	tests := []struct {
 		span time.Duration
@@ -425,12 +438,7 @@ func TestTimelineStep(t *testing.T) {
 // TestJSONKeys pins the JSON layout that scripts read (schema dnsloss.loss-report/1): keys may be
 // added, never renamed or removed.
 func TestJSONKeys(t *testing.T) {
-	s := chtest.Fresh(t)
-	insertFixture(t, s, hourly)
-	r, err := lossreport.Build(context.Background(), s, lossreport.Options{Since: hour(1), Until: hour(2), Compare: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := hourlyReport(t)
 	var js bytes.Buffer
 	if err := r.JSON(&js); err != nil {
 		t.Fatal(err)
