@@ -126,16 +126,8 @@ func TestLiveCaptureEndToEnd(t *testing.T) {
 		t.Skip("skipping the live-capture lab: it needs root (network namespaces, AF_PACKET sockets); CI runs it as root")
 	}
 	analyzer, collector := build(t, t.TempDir())
-	// The two labs are independent (own namespaces, interfaces, data directories) and mostly wait
-	// for the resolver's timeouts: they run side by side.
-	t.Run("afpacket with serve restarted", func(t *testing.T) {
-		t.Parallel()
-		liveCapture(t, analyzer, collector, "afpacket", true)
-	})
-	t.Run("pcap", func(t *testing.T) {
-		t.Parallel()
-		liveCapture(t, analyzer, collector, "pcap", false)
-	})
+	t.Run("afpacket with serve restarted", func(t *testing.T) { liveCapture(t, analyzer, collector, "afpacket", true) })
+	t.Run("pcap", func(t *testing.T) { liveCapture(t, analyzer, collector, "pcap", false) })
 }
 
 func liveCapture(t *testing.T, analyzer, collector, source string, outage bool) {

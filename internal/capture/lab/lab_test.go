@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -31,13 +30,13 @@ const (
 	searchDom  = "in.corp.example"
 )
 
-// lab is one set of namespaces, named after the test process and the lab's number in it, so that
-// parallel runs and parallel labs do not meet.
+// lab is one set of namespaces, named after the test process so that parallel runs do not meet.
 type lab struct {
-	t        *testing.T
-	dir      string
-	nsC, nsR string // client and resolver network namespaces
-	ifC, ifR string // the veth ends
+	t          *testing.T
+	dir        string
+	nsC, nsR   string // client and resolver network namespaces
+	ifC, ifR   string // the veth ends
+	etcCreated bool
 }
 
 // run runs a command and returns its combined output.
@@ -60,11 +59,6 @@ func in(ns string, args ...string) []string { return append([]string{"netns", "e
 
 // newLab builds the namespaces, the veth pair and the client's resolver configuration, and
 // starts dnsmasq. Everything is torn down in t.Cleanup, failed test or not.
-var (
-	labs            atomic.Int32 // labs made by this process
-	etcNetnsCreated atomic.Bool  // a lab of this process created /etc/netns
-)
-
 func newLab(t *testing.T) *lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -75,11 +69,10 @@ func newLab(t *testing.T) *lab {
 			t.Fatalf("the live-capture lab needs %s: apt-get install iproute2 nftables dnsmasq-base tcpdump ethtool (make test installs them)", c)
 		}
 	}
-	// Names unique to the process and to the lab in it: labs may run side by side.
-	id := fmt.Sprintf("%d%c", os.Getpid(), 'a'+labs.Add(1)-1)
+	pid := os.Getpid()
 	l := &lab{t: t, dir: t.TempDir(),
-		nsC: "dnsloss-lab-c-" + id, nsR: "dnsloss-lab-r-" + id,
-		ifC: "dlc" + id, ifR: "dlr" + id}
+		nsC: fmt.Sprintf("dnsloss-lab-c-%d", pid), nsR: fmt.Sprintf("dnsloss-lab-r-%d", pid),
+		ifC: fmt.Sprintf("dlc%d", pid), ifR: fmt.Sprintf("dlr%d", pid)}
 	if out, err := run("ip", "netns", "add", l.nsC); err != nil {
 		t.Skipf("skipping the live-capture lab: network namespaces are not available here (ip netns add: %v: %s)", err, out)
 	}
@@ -96,7 +89,7 @@ func newLab(t *testing.T) *lab {
 	}
 	// `ip netns exec` bind-mounts /etc/netns/NS/* over /etc/*.
 	if _, err := os.Stat("/etc/netns"); os.IsNotExist(err) {
-		etcNetnsCreated.Store(true)
+		l.etcCreated = true
 	}
 	etc := filepath.Join("/etc/netns", l.nsC)
 	if err := os.MkdirAll(etc, 0o755); err != nil {
@@ -104,7 +97,7 @@ func newLab(t *testing.T) *lab {
 	}
 	t.Cleanup(func() {
 		os.RemoveAll(etc)
-		if etcNetnsCreated.Load() { // the last lab to end removes it (Remove fails while another's is there)
+		if l.etcCreated {
 			os.Remove("/etc/netns")
 		}
 	})
