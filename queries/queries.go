@@ -100,11 +100,10 @@ func applyViews(ctx context.Context, store chstore.Store, rewrite func(string) (
 					return fmt.Errorf("cannot create view from queries/%s: %w", n, err)
 				}
 				if m != nil && have != nil {
-					// a COMMENT clause would end a view whose query ends in a subquery as its alias
-					// (the name and hex hash are ours: no parameter is allowed here)
-					if err := store.Exec(ctx, "ALTER TABLE "+m[1]+" MODIFY COMMENT '"+viewComment+hash+"'", nil); err != nil {
-						return fmt.Errorf("cannot mark view %s of queries/%s: %w", m[1], n, err)
-					}
+					// A COMMENT clause would end a view whose query ends in a subquery as its
+					// alias; the name and hex hash are ours (no parameter is allowed here). A
+					// server that cannot comment a view only gets it made again next time.
+					_ = store.Exec(ctx, "ALTER TABLE "+m[1]+" MODIFY COMMENT '"+viewComment+hash+"'", nil)
 				}
 			}
 		}
