@@ -62,7 +62,8 @@ WITH
     900000000 AS min_ns,
     4294967296 AS shift,
     -- an attempt's index in its group array (at most two chunks) is below slot; the next-name
-    -- rule keeps how close the answer it follows was, in microseconds, in the bits above it
+    -- and new-id rules keep how close the answer or the retry grid was, as 4194303 (2^32 / slot
+    -- - 1) less the microseconds off, in the bits above it, so that the closest scores highest
     toUInt64(1024) AS slot,
     toUInt64(16777216) AS key_rn
 SELECT
