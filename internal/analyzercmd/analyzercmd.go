@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -57,7 +58,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 	formatFlag := &cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "output format: table, json, csv or html"}
 	ingestFlags := []cli.Flag{
-		&cli.StringFlag{Name: "host", Usage: "capture point name for the rows (default: from each file name, web-1.pcap.gz -> web-1)"},
+		&cli.StringFlag{Name: "host", Usage: "capture point name for the rows, not empty (default: from each file name, web-1.pcap.gz -> web-1)"},
 		&cli.StringFlag{Name: "ports", Value: "53", Usage: "comma-separated UDP/TCP ports that carry DNS"},
 		&cli.BoolFlag{Name: "replace", Usage: "ingest again files that are already in the store (replacing their rows)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress on stderr"},
@@ -113,7 +114,7 @@ views: dns_transactions, dns_lookups, loss_by_host. Pass values with --param nam
 as {name:Type} in the query, e.g.
   analyzer sql --param n=www.example.com "SELECT * FROM dns_transactions WHERE qname = {n:String}"`,
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "PrettyCompactMonoBlock", Usage: "any ClickHouse output format (TSV, CSVWithNames, JSONEachRow, Markdown, ...)"},
+					&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "PrettyCompactMonoBlock", Usage: "any ClickHouse output format (TSV, CSVWithNames, JSONEachRow, PrettyCompact, Markdown, ...; all: SELECT name FROM system.formats WHERE is_output)"},
 					&cli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "query parameter name=value (repeatable)"},
 				},
 				Action: func(c *cli.Context) error {
@@ -136,7 +137,7 @@ as {name:Type} in the query, e.g.
 					return withStore(c, func(ctx context.Context, s chstore.Store) error {
 						out, err := s.Query(ctx, c.Args().First(), params, c.String("format"))
 						if err != nil {
-							return err
+							return unknownFormat(err, c.String("format"))
 						}
 						_, err = stdout.Write(out)
 						return err
@@ -186,7 +187,7 @@ CLUSTER NAME, makes each table a ReplicatedMergeTree named NAME_local (macros {s
 				Name:  "settings",
 				Usage: "show or change the tunables the views read (table dnsloss_settings)",
 				Description: "The views read their tunables from the dnsloss_settings table; the latest value set wins,\n" +
-					"and a setting never set has its default. `settings list` shows them all.",
+					"and a setting never set, or reset, has its default. `settings list` shows them all.",
 				Subcommands: []*cli.Command{
 					{
 						Name:  "list",
@@ -211,13 +212,9 @@ CLUSTER NAME, makes each table a ReplicatedMergeTree named NAME_local (macros {s
 								return cli.Exit("settings set takes NAME VALUE", 2)
 							}
 							name := c.Args().Get(0)
-							st, ok := queries.LookupSetting(name)
-							if !ok {
-								known := make([]string, len(queries.Settings))
-								for i, s := range queries.Settings {
-									known[i] = s.Name
-								}
-								return cli.Exit(fmt.Sprintf("unknown setting %q: the views read %s (see `analyzer settings list`)", name, strings.Join(known, ", ")), 2)
+							st, err := lookupSetting(name)
+							if err != nil {
+								return err
 							}
 							v, err := strconv.ParseFloat(c.Args().Get(1), 64)
 							if err != nil {
@@ -236,6 +233,7 @@ CLUSTER NAME, makes each table a ReplicatedMergeTree named NAME_local (macros {s
 							})
 						},
 					},
+					settingsResetCommand(stdout),
 				},
 			},
 			lookupsCommand(stdout),
@@ -283,6 +281,9 @@ func ingestFiles(ctx context.Context, c *cli.Context, s chstore.Store, stderr io
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
+	if c.IsSet("host") && strings.TrimSpace(c.String("host")) == "" {
+		return cli.Exit("--host is empty: give the capture point's name (e.g. --host web-1), or leave --host out to name each file's rows after the file (web-1.pcap.gz -> web-1)", 2)
+	}
 	opt := ingest.Options{Host: c.String("host"), Ports: ports, Replace: c.Bool("replace"), Progress: stderr}
 	if c.Bool("quiet") {
 		opt.Progress = nil
@@ -324,15 +325,9 @@ func noArgs(c *cli.Context) error {
 
 // settingsTable lists every setting of queries.Settings with the value the views use now.
 func settingsTable(ctx context.Context, s chstore.Store) (*tabular.Result, error) {
-	set, err := tabular.Query(ctx, s, "SELECT name, argMax(value, updated_at) AS value FROM dnsloss_settings GROUP BY name", nil)
+	current, err := setSettings(ctx, s)
 	if err != nil {
 		return nil, err
-	}
-	current := map[string]any{}
-	for _, row := range set.Rows {
-		if name, ok := row[0].(string); ok {
-			current[name] = row[1]
-		}
 	}
 	r := &tabular.Result{
 		Columns: []string{"name", "value", "default", "set", "description"},
@@ -340,11 +335,34 @@ func settingsTable(ctx context.Context, s chstore.Store) (*tabular.Result, error
 	}
 	for _, st := range queries.Settings {
 		def := json.Number(strconv.FormatFloat(st.Default, 'f', -1, 64))
-		v, ok := current[st.Name]
-		if !ok {
-			v = def
+		var v any = def
+		cur, ok := current[st.Name]
+		if ok {
+			v = cur
 		}
 		r.Rows = append(r.Rows, []any{st.Name, v, def, ok, st.Usage})
 	}
 	return r, nil
+}
+
+// engineUnknownFormat finds the format and the suggestions in the engine's UNKNOWN_FORMAT error,
+// "Unknown format Bogus. Maybe you meant: ['One','Npy']. (UNKNOWN_FORMAT)" (a server over HTTP,
+// chDB), or "Unknown format Bogus (UNKNOWN_FORMAT)" (analyzer serve).
+var engineUnknownFormat = regexp.MustCompile(`Unknown format ([^\s.]+)(?:\. Maybe you meant: \[([^\]]*)\])?`)
+
+// unknownFormat turns the engine's UNKNOWN_FORMAT error about the --format of `sql` into one
+// sentence that names the format and the usual ones; other errors, and an unknown format
+// named in the query itself (FORMAT X, file(..., X)), stay as the engine said them.
+func unknownFormat(err error, format string) error {
+	m := engineUnknownFormat.FindStringSubmatch(err.Error())
+	if m == nil || m[1] != format || !strings.Contains(err.Error(), "UNKNOWN_FORMAT") {
+		return err
+	}
+	msg := fmt.Sprintf("--format %s: ClickHouse has no output format of that name", format)
+	if m[2] != "" {
+		msg += " (did you mean " + strings.Join(strings.Split(strings.ReplaceAll(m[2], "'", ""), ","), " or ") + "?)"
+	}
+	msg += "; the usual ones are TSV, TSVWithNames, CSVWithNames, JSONEachRow, PrettyCompact and Markdown " +
+		`(all: analyzer sql -f TSV "SELECT name FROM system.formats WHERE is_output")`
+	return cli.Exit(msg, 2)
 }

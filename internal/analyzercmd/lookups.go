@@ -31,12 +31,15 @@ func lookupsCommand(stdout io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "name", Usage: "only lookups of this name (as the application asked for it)"},
 			&cli.StringFlag{Name: "since", Usage: "lookups that started at or after (RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] UTC, or a duration back from now)"},
 			&cli.StringFlag{Name: "until", Usage: "lookups that started before (same forms)"},
-			&cli.IntFlag{Name: "limit", Value: 1000, Usage: "at most this many lookups (0: all)"},
+			&cli.IntFlag{Name: "limit", Value: 1000, Usage: "at most this many lookups, the earliest (0: all of them)"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "text (one line a lookup) or json (one object a line)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
+			}
+			if n := c.Int("limit"); n < 0 {
+				return cli.Exit(fmt.Sprintf("--limit %d: give a number of lookups, or 0 for all of them", n), 2)
 			}
 			f := lookups.Filter{Failed: c.Bool("failed"), Masked: c.Bool("masked"), Host: c.String("host"), Name: c.String("name"), Limit: c.Int("limit")}
 			now := time.Now()

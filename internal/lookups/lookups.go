@@ -41,6 +41,8 @@ type Lookup struct {
 	NameOffsetsMS   []float64   `json:"name_offsets_ms"`
 	NameSendsMS     [][]float64 `json:"name_sends_ms"`
 	NameServers     [][]string  `json:"name_servers"`
+	NameAnswered    [][]string  `json:"name_answered_qtypes"`   // per name, types whose last attempt got a positive answer
+	NameUnanswered  [][]string  `json:"name_unanswered_qtypes"` // per name, types whose last attempt got none
 	Servers         []string    `json:"servers"`
 	Retries         int         `json:"retries"`
 	SearchFallbacks int         `json:"search_fallbacks"`
@@ -57,7 +59,7 @@ func (l Lookup) End() time.Time { return time.Unix(0, l.EndNS).UTC() }
 
 const columns = `host, client_ip, name, qtypes, toString(toUnixTimestamp64Nano(start_ts)) AS start_ns,
     toString(toUnixTimestamp64Nano(end_ts)) AS end_ns, duration_ms, toUInt32(attempts) AS attempts, names_tried,
-    name_results, name_offsets_ms, name_sends_ms, name_servers, servers, toUInt32(retries) AS retries,
+    name_results, name_offsets_ms, name_sends_ms, name_servers, name_answered_qtypes, name_unanswered_qtypes, servers, toUInt32(retries) AS retries,
     toUInt32(search_fallbacks) AS search_fallbacks, outcome, toBool(masked_timeout) AS masked_timeout, time_lost_ms`
 
 // Query returns the SQL and parameters that select f's lookups. Values reach the store as
@@ -122,8 +124,12 @@ func List(ctx context.Context, store chstore.Store, f Filter) ([]Lookup, error) 
 //
 //	10.53.0.2 www.example.com A/AAAA: no answer from 10.53.0.1 at +0s, +5s; tried www.example.com.in.corp.example -> NXDOMAIN at +10s (NXDOMAIN hides a timeout)
 //
+// or, when the stub went on to the next name although one query type was answered,
+//
+//	10.53.0.2 www.example.com A/AAAA: no answer to AAAA from 10.53.0.1 at +0s, +5s (answer to A discarded); tried ...
+//
 // Times are offsets from the lookup's first query; sends less than 100 ms apart (A and AAAA)
-// count as one.
+// count as one. A negative answer after a round of sends that went unanswered says so.
 func (l Lookup) Line() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s %s: ", l.Client, l.Name, strings.Join(l.QTypes, "/"))
@@ -140,7 +146,11 @@ func (l Lookup) Line() string {
 			if name != l.Name {
 				b.WriteString("-> ")
 			}
-			fmt.Fprintf(&b, "no answer from %s at %s", strings.Join(at(l.NameServers, i), ", "), offsets(sends))
+			b.WriteString("no answer")
+			if un := at(l.NameUnanswered, i); len(un) > 0 && len(un) < len(l.QTypes) {
+				fmt.Fprintf(&b, " to %s", strings.Join(un, "/"))
+			}
+			fmt.Fprintf(&b, " from %s at %s", strings.Join(at(l.NameServers, i), ", "), offsets(sends))
 		case "answer":
 			if name != l.Name {
 				b.WriteString("-> ")
@@ -154,7 +164,14 @@ func (l Lookup) Line() string {
 			if name != l.Name {
 				b.WriteString("-> ")
 			}
-			fmt.Fprintf(&b, "%s at %s", strings.ToUpper(result), offset(last(sends)))
+			if rounds := dedupe(sends); len(rounds) > 1 {
+				fmt.Fprintf(&b, "%s at %s after no answer at %s", strings.ToUpper(result), offset(rounds[len(rounds)-1]), offsets(rounds[:len(rounds)-1]))
+			} else {
+				fmt.Fprintf(&b, "%s at %s", strings.ToUpper(result), offset(last(sends)))
+			}
+		}
+		if ans := at(l.NameAnswered, i); len(ans) > 0 && at(l.NameResults, i) != "answer" {
+			fmt.Fprintf(&b, " (answer to %s discarded)", strings.Join(ans, "/"))
 		}
 	}
 	if l.MaskedTimeout {

@@ -34,8 +34,8 @@
 -- on the nine-column key cost five times as much over 10 million messages: BENCHMARKS.md.)
 CREATE OR REPLACE VIEW dns_transactions AS
 WITH
-    (SELECT ifNull(argMaxOrNull(value, updated_at), 10000) FROM dnsloss_settings WHERE name = 'match_window_ms') AS match_window_ms,
-    (SELECT ifNull(argMaxOrNull(value, updated_at), 0.5) FROM dnsloss_settings WHERE name = 'match_skew_ms') AS match_skew_ms,
+    ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'match_window_ms'), 10000) AS match_window_ms,
+    ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'match_skew_ms'), 0.5) AS match_skew_ms,
     toInt64(match_window_ms * 1000000) AS window_ns,
     toInt64(match_skew_ms * 1000000) AS skew_ns
 SELECT

@@ -47,17 +47,17 @@
 -- error (another rcode), or '' when no response came within the match window.
 CREATE OR REPLACE VIEW dns_lookup_attempts AS
 WITH
-    ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'lookup_next_name_ms'), 2) AS next_ms,
-    ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'retry_grid_ms'), 1000) AS grid_ms,
-    ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'retry_jitter_ms'), 10) AS jitter_ms,
-    ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'retry_max_ms'), 31000) AS max_ms,
-    ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'pair_window_ms'), 10) AS pair_ms,
+    ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'lookup_next_name_ms'), 2) AS next_ms,
+    ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'retry_grid_ms'), 1000) AS grid_ms,
+    ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'retry_jitter_ms'), 10) AS jitter_ms,
+    ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'retry_max_ms'), 31000) AS max_ms,
+    ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'pair_window_ms'), 10) AS pair_ms,
     toInt64(next_ms * 1e6) AS next_ns,
     toInt64(grid_ms * 1e6) AS grid_ns,
     toInt64(jitter_ms * 1e6) AS jitter_ns,
     toInt64(max_ms * 1e6) AS max_ns,
     toInt64(pair_ms * 1e6) AS pair_ns,
-    toInt64(ifNull((SELECT argMaxOrNull(value, updated_at) FROM dnsloss_settings WHERE name = 'lookup_bucket_ms'), 120000) * 1e6) AS bucket_ns,
+    toInt64(ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'lookup_bucket_ms'), 120000) * 1e6) AS bucket_ns,
     256 AS chunk_rows,
     900000000 AS min_ns,
     4294967296 AS shift,

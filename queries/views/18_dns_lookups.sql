@@ -13,6 +13,9 @@
 -- A name followed by another name cannot have been answered as far as the stub is concerned
 -- (glibc drops a positive answer when its re-sent pair partner gets none): its result is then
 -- its negative answer or timeout.
+-- name_answered_qtypes and name_unanswered_qtypes list, per name, the query types whose last
+-- attempt got a positive answer, or none: what the wire says, also for an answer the stub did
+-- not take (name_results says what it took), e.g. A answered and AAAA not, then the next name.
 -- The lookup's outcome is 'answered' when a name was answered; otherwise 'timeout' when a name
 -- timed out (loss is the root cause, whatever came after); otherwise the last name's negative
 -- answer: 'nxdomain', 'nodata', 'servfail' (also other error rcodes) or 'refused'.
@@ -38,6 +41,8 @@ SELECT
     arrayMap(x -> round((x - start_ns) / 1e6, 3), firsts) AS name_offsets_ms,
     arrayMap(s -> arrayMap(x -> round((x - start_ns) / 1e6, 3), s), sends) AS name_sends_ms,
     arrayMap(s -> arrayMap(x -> replaceRegexpOne(toString(x), '^::ffff:([0-9.]+)$', '\\1'), s), name_servers) AS name_servers,
+    name_answered AS name_answered_qtypes,
+    name_unanswered AS name_unanswered_qtypes,
     arrayDistinct(arrayFlatten(name_servers)) AS servers,
     retries,
     toUInt32(length(names) - 1) AS search_fallbacks,
@@ -52,6 +57,7 @@ FROM
         tupleElement(v, 1) AS firsts, tupleElement(v, 2) AS names, tupleElement(v, 3) AS raw_results,
         tupleElement(v, 4) AS lasts, tupleElement(v, 5) AS spans, tupleElement(v, 6) AS spacings,
         tupleElement(v, 7) AS sends, tupleElement(v, 8) AS name_servers, tupleElement(v, 9) AS name_qtypes, tupleElement(v, 10) AS neg_results,
+        tupleElement(v, 11) AS name_answered, tupleElement(v, 12) AS name_unanswered,
         firsts[1] AS start_ns,
         -- a stub that goes on to another name did not take an answer for this one
         arrayMap(k -> if(k < length(names) AND raw_results[k] = 'answer', if(neg_results[k] != '', neg_results[k], 'timeout'),
@@ -63,7 +69,7 @@ FROM
     FROM
     (
     SELECT host, client_ip, lib, base, lookup_ts,
-        arraySort(groupArray((first_ns, qname_key, result, last_ns, span_ns, spacing_ns, sends, servers, qtypes, neg_result))) AS v,
+        arraySort(groupArray((first_ns, qname_key, result, last_ns, span_ns, spacing_ns, sends, servers, qtypes, neg_result, answered_types, unanswered_types))) AS v,
         sum(n_attempts) AS attempts,
         sum(n_retries) AS retries,
         max(last_response_ns) AS last_response_ns
@@ -88,10 +94,14 @@ FROM
             max(rlast) AS last_response_ns,
             arraySort(arrayFlatten(groupArray(send_ns))) AS sends,
             arrayDistinct(arrayFlatten(groupArray(srv))) AS servers,
-            groupArray(qtype) AS qtypes
+            groupArray(qtype) AS qtypes,
+            arrayMap(x -> x.2, arraySort(groupArrayIf((qtype, type_name), pos))) AS answered_types,
+            arrayMap(x -> x.2, arraySort(groupArrayIf((qtype, type_name), last_unanswered))) AS unanswered_types
         FROM
         (
             SELECT host, client_ip, lib, base, lookup_ts, qname_key, qtype,
+                multiIf(qtype = 1, 'A', qtype = 28, 'AAAA', qtype = 5, 'CNAME', qtype = 15, 'MX', qtype = 16, 'TXT', qtype = 33, 'SRV',
+                    qtype = 12, 'PTR', qtype = 65, 'HTTPS', qtype = 64, 'SVCB', concat('TYPE', toString(qtype))) AS type_name,
                 count() AS cnt,
                 groupUniqArray(client_port) AS ports,
                 min(toUnixTimestamp64Nano(ts)) AS tmin,
