@@ -2,7 +2,6 @@ package lookups_test
 
 import (
 	"context"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -17,17 +16,7 @@ import (
 func TestLineSaysWhatTheWireSaid(t *testing.T) {
 	s := chtest.Fresh(t, "search_domains")
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
-	client, server := netip.MustParseAddr("::ffff:10.53.0.2").As16(), netip.MustParseAddr("::ffff:10.53.0.1").As16()
-	q := func(at float64, port, id uint16, name string, qtype uint16) dnsrow.Message {
-		return dnsrow.Message{Host: []byte("lab"), TS: base + int64(at*1e9), Transport: dnsrow.TransportUDP, IPVersion: 4,
-			ID: id, RD: 1, QName: []byte(name), QType: qtype, QClass: 1, QDCount: 1,
-			SrcIP: client, DstIP: server, SrcPort: port, DstPort: 53}
-	}
-	r := func(at float64, port, id uint16, name string, qtype, rcode, an uint16) dnsrow.Message {
-		return dnsrow.Message{Host: []byte("lab"), TS: base + int64(at*1e9), Transport: dnsrow.TransportUDP, IPVersion: 4,
-			ID: id, QR: 1, RD: 1, RA: 1, Rcode: rcode, ANCount: an, QName: []byte(name), QType: qtype, QClass: 1, QDCount: 1,
-			SrcIP: server, DstIP: client, SrcPort: 53, DstPort: port}
-	}
+	q, r := wire(base)
 	const name, suffixed = "www.example.com", "www.example.com.in.corp.example"
 	var msgs []dnsrow.Message
 	// glibc, twice (so that the suffix is inferred): A answered, AAAA not, both sent again at

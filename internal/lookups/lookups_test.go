@@ -58,20 +58,28 @@ func TestQueryUsesParameters(t *testing.T) {
 	}
 }
 
-// wire messages of one glibc lookup whose first name gets no answer and whose suffixed name gets
-// NXDOMAIN (client 10.53.0.2, server 10.53.0.1), then an answered lookup of api.example.com.
-func messages(base int64) []dnsrow.Message {
+// wire returns builders of a query from client 10.53.0.2 of capture host "lab" to server
+// 10.53.0.1, at seconds after base, and of the server's response (rcode, answer count).
+func wire(base int64) (q func(at float64, port, id uint16, name string, qtype uint16) dnsrow.Message,
+	r func(at float64, port, id uint16, name string, qtype, rcode, an uint16) dnsrow.Message) {
 	client, server := netip.MustParseAddr("::ffff:10.53.0.2").As16(), netip.MustParseAddr("::ffff:10.53.0.1").As16()
-	q := func(at float64, port, id uint16, name string, qtype uint16) dnsrow.Message {
+	q = func(at float64, port, id uint16, name string, qtype uint16) dnsrow.Message {
 		return dnsrow.Message{Host: []byte("lab"), TS: base + int64(at*1e9), Transport: dnsrow.TransportUDP, IPVersion: 4,
 			ID: id, RD: 1, QName: []byte(name), QType: qtype, QClass: 1, QDCount: 1,
 			SrcIP: client, DstIP: server, SrcPort: port, DstPort: 53}
 	}
-	r := func(at float64, port, id uint16, name string, qtype, rcode, an uint16) dnsrow.Message {
+	r = func(at float64, port, id uint16, name string, qtype, rcode, an uint16) dnsrow.Message {
 		return dnsrow.Message{Host: []byte("lab"), TS: base + int64(at*1e9), Transport: dnsrow.TransportUDP, IPVersion: 4,
 			ID: id, QR: 1, RD: 1, RA: 1, Rcode: rcode, ANCount: an, QName: []byte(name), QType: qtype, QClass: 1, QDCount: 1,
 			SrcIP: server, DstIP: client, SrcPort: 53, DstPort: port}
 	}
+	return q, r
+}
+
+// wire messages of one glibc lookup whose first name gets no answer and whose suffixed name gets
+// NXDOMAIN (client 10.53.0.2, server 10.53.0.1), then an answered lookup of api.example.com.
+func messages(base int64) []dnsrow.Message {
+	q, r := wire(base)
 	return []dnsrow.Message{
 		q(0, 1000, 1, "www.example.com", 1), q(0.0004, 1000, 2, "www.example.com", 28),
 		q(5.002, 1000, 1, "www.example.com", 1), q(5.003, 1000, 2, "www.example.com", 28),
