@@ -76,6 +76,12 @@ func viewHashes(ctx context.Context, store chstore.Store) (map[string]string, er
 	return have, nil
 }
 
+// statementHash is the hash ApplyViews keeps in the comment of the view that st made.
+func statementHash(st string) string {
+	sum := sha256.Sum256([]byte(st))
+	return hex.EncodeToString(sum[:8])
+}
+
 var viewName = regexp.MustCompile(`(?i)^CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z0-9_.]+)`)
 
 func applyViews(ctx context.Context, store chstore.Store, rewrite func(string) ([]string, error), have map[string]string) error {
@@ -90,8 +96,7 @@ func applyViews(ctx context.Context, store chstore.Store, rewrite func(string) (
 				return fmt.Errorf("queries/%s: %w", n, err)
 			}
 			for _, st := range sts {
-				sum := sha256.Sum256([]byte(st))
-				hash := hex.EncodeToString(sum[:8])
+				hash := statementHash(st)
 				m := viewName.FindStringSubmatch(st)
 				if m != nil && have != nil && have[m[1]] == hash {
 					continue

@@ -7,9 +7,10 @@
 //	P(lookup fails)  = p ^ (attempts × servers)
 //	worst-case wait  = timeout × attempts × servers × names
 //
-// p is the measured share of query attempts that got no answer (loss_by_host: unanswered /
-// (attempts - unknown)); attempts and timeout are resolv.conf's; servers the nameservers the host
-// uses; names the names a failing lookup tries (the name and its search suffixes). Assumptions:
+// p is the measured share of query attempts that got no answer (as loss_by_host: unanswered /
+// (attempts - unknown), over the report's period); attempts and timeout are resolv.conf's;
+// servers the nameservers the host uses; names the names a failing lookup tries (the name and its
+// search suffixes). Assumptions:
 // attempts are lost independently of each other (bursts make it worse); a lookup fails when the
 // name as asked gets no answer on any try (a suffixed name that answers NXDOMAIN does not save it,
 // it hides it); the resolver waits the full timeout for every unanswered try (glibc; Go too).
@@ -131,7 +132,7 @@ func plural(n int) string {
 // measureSQL infers each host's options from its lookups: the timeout is the commonest gap,
 // in whole seconds, between an attempt and the next one of the same name and type in the same
 // lookup; attempts are the most sends of one name and type in a lookup, divided by the
-// nameservers the host used.
+// nameservers the host used. p is loss_by_host's, over the attempts sent in [since, until).
 const measureSQL = `
 SELECT l.host AS host, l.p AS p, ifNull(s.suffixes, 0) + 1 AS names, g.timeout_s AS timeout_s,
     greatest(1, intDiv(g.max_sends + l.servers - 1, l.servers)) AS attempts, l.servers AS servers, l.rtt_p99_ms AS rtt_p99_ms
@@ -139,7 +140,15 @@ FROM
 (
     SELECT host, sum(unanswered) / greatest(1, sum(attempts) - sum(unknown)) AS p,
         toUInt32(count()) AS servers, max(rtt_p99_ms) AS rtt_p99_ms
-    FROM loss_by_host GROUP BY host
+    FROM
+    (
+        SELECT host, server_ip, count() AS attempts, countIf(outcome = 'unanswered') AS unanswered,
+            countIf(outcome = 'unknown') AS unknown, round(quantileExactIf(0.99)(rtt_ms, outcome = 'answered'), 3) AS rtt_p99_ms
+        FROM {transactions:Identifier}
+        WHERE query_ts >= {since:DateTime64(9, 'UTC')} AND query_ts < {until:DateTime64(9, 'UTC')}
+        GROUP BY host, server_ip
+    )
+    GROUP BY host
 ) AS l
 LEFT JOIN
 (
@@ -148,7 +157,8 @@ LEFT JOIN
     (
         SELECT host, toUnixTimestamp64Nano(ts) - lagInFrame(toUnixTimestamp64Nano(ts), 1, toUnixTimestamp64Nano(ts)) OVER w AS gap,
             row_number() OVER w AS sends
-        FROM dns_lookup_attempts
+        FROM {attempts:Identifier}
+        WHERE lookup_ts >= {since:DateTime64(9, 'UTC')} AND lookup_ts < {until:DateTime64(9, 'UTC')}
         WINDOW w AS (PARTITION BY host, client_ip, lib, lookup_ts, qname_key, qtype ORDER BY ts
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
     )
@@ -161,10 +171,34 @@ LEFT JOIN
 WHERE l.host = {host:String} OR {host:String} = ''
 ORDER BY host`
 
-// Load measures every capture host (or only host, when given) from the store. A host whose
-// lookups show no retry gets the glibc default timeout of 5 s.
-func Load(ctx context.Context, store chstore.Store, host string) ([]Measure, error) {
-	out, err := store.Query(ctx, measureSQL, chstore.Params{"host": host}, "TSV")
+// Scope says what Load measures: one host or all (Host ""), the query attempts sent and the
+// lookups begun in [Since, Until) (a zero time leaves that side open), and where it finds the
+// transactions and the linked attempts: the views dns_transactions and dns_lookup_attempts when
+// empty, or tables of their rows, as queries.Link makes.
+type Scope struct {
+	Host                   string
+	Since, Until           time.Time
+	Transactions, Attempts string
+}
+
+// Load measures every capture host in scope from the store. A host whose lookups show no retry
+// gets the glibc default timeout of 5 s.
+func Load(ctx context.Context, store chstore.Store, sc Scope) ([]Measure, error) {
+	p := chstore.Params{"host": sc.Host, "transactions": sc.Transactions, "attempts": sc.Attempts,
+		"since": "1970-01-01 00:00:00", "until": "2262-01-01 00:00:00"}
+	if sc.Transactions == "" {
+		p["transactions"] = "dns_transactions"
+	}
+	if sc.Attempts == "" {
+		p["attempts"] = "dns_lookup_attempts"
+	}
+	if !sc.Since.IsZero() {
+		p["since"] = sc.Since.UTC().Format(time.DateTime + ".000000000")
+	}
+	if !sc.Until.IsZero() {
+		p["until"] = sc.Until.UTC().Format(time.DateTime + ".000000000")
+	}
+	out, err := store.Query(ctx, measureSQL, p, "TSV")
 	if err != nil {
 		return nil, fmt.Errorf("cannot measure loss per host in %s: %w", store.Describe(), err)
 	}

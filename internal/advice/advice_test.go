@@ -83,7 +83,7 @@ func TestLoad(t *testing.T) {
 	msgs = append(msgs, msg(40, 0, 1010, 50, "api.example.com", 1, 0, 0), msg(40.002, 1, 1010, 50, "api.example.com", 1, 0, 1),
 		msg(55, 0, 1011, 51, "zzz.example.com", 1, 0, 0))
 	chtest.Insert(t, s, msgs)
-	ms, err := advice.Load(context.Background(), s, "")
+	ms, err := advice.Load(context.Background(), s, advice.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,8 +64,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress on stderr"},
 	}
 	return &cli.App{
-		Name:  "analyzer",
-		Usage: "DNS loss reports from captured DNS traffic, computed by ClickHouse",
+		// --param 'edges=[1,2]' is one parameter; repeat a flag for more values
+		DisableSliceFlagSeparator: true,
+		Name:                      "analyzer",
+		Usage:                     "DNS loss reports from captured DNS traffic, computed by ClickHouse",
 		Description: `analyzer reads capture files (pcap, pcapng, gzip-compressed or not) into a ClickHouse store,
 one row per DNS message (table dns_messages), and reports which hosts lost which queries.
 

@@ -197,7 +197,9 @@ func TestLabCaptures(t *testing.T) {
 		args = append(args, "--param", fmt.Sprintf("h%d=%s", i, strings.TrimSuffix(tc.file, ".pcap")))
 		ps = append(ps, fmt.Sprintf("{h%d:String}", i))
 	}
-	stored := run(t, nil, append(args, "SELECT host, count() FROM dns_messages WHERE host IN ("+strings.Join(ps, ", ")+") GROUP BY host")...)
+	// a value with commas is one value (an array here), not three
+	args = append(args, "--param", "hosts=['drop-name','baseline','loss20']")
+	stored := run(t, nil, append(args, "SELECT host, count() FROM dns_messages WHERE host IN ("+strings.Join(ps, ", ")+") AND has({hosts:Array(String)}, host) GROUP BY host")...)
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
 			host := strings.TrimSuffix(tc.file, ".pcap")

@@ -23,7 +23,10 @@ func lookupsCommand(stdout io.Writer) *cli.Command {
 
   analyzer lookups --failed                    lookups that got no positive answer
   analyzer lookups --masked --host web-1       where an NXDOMAIN/NODATA hid a timeout
-  analyzer lookups --name www.example.com --since 2026-12-03T10:00:00Z --format json`,
+  analyzer lookups --name www.example.com --since 2026-12-03T10:00:00Z --format json
+
+With --since or --until, only the traffic around that range is linked (a day's lookups of a store
+that keeps a month cost a day); without, the whole store.`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "failed", Usage: "only lookups without a positive answer"},
 			&cli.BoolFlag{Name: "masked", Usage: "only lookups where an NXDOMAIN or NODATA hid a timeout (masked_timeout)"},

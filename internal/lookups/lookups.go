@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dnsloss/dnsloss/internal/chstore"
+	"github.com/dnsloss/dnsloss/queries"
 )
 
 // Filter selects lookups. The zero value selects all.
@@ -89,7 +90,8 @@ func (f Filter) Query() (string, chstore.Params) {
 		where = append(where, "start_ts < fromUnixTimestamp64Nano({until:Int64}, 'UTC')")
 		p["until"] = strconv.FormatInt(f.Until.UnixNano(), 10)
 	}
-	sql := "SELECT " + columns + " FROM dns_lookups"
+	p["lookups"] = "dns_lookups"
+	sql := "SELECT " + columns + " FROM {lookups:Identifier}"
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -101,9 +103,19 @@ func (f Filter) Query() (string, chstore.Params) {
 	return sql, p
 }
 
-// List returns the lookups that f selects, the earliest first.
+// List returns the lookups that f selects, the earliest first. With a time range, it links only
+// the lookups of that range (queries.Link) instead of asking the view, which links the whole
+// store whatever the range.
 func List(ctx context.Context, store chstore.Store, f Filter) ([]Lookup, error) {
 	sql, p := f.Query()
+	if !f.Since.IsZero() || !f.Until.IsZero() {
+		lk, err := queries.Link(ctx, store, f.Since, f.Until)
+		if err != nil {
+			return nil, fmt.Errorf("cannot list lookups from %s: %w", store.Describe(), err)
+		}
+		defer lk.Close()
+		p["lookups"] = lk.Lookups
+	}
 	out, err := store.Query(ctx, sql, p, "JSONEachRow")
 	if err != nil {
 		return nil, fmt.Errorf("cannot list lookups from %s: %w", store.Describe(), err)

@@ -3,12 +3,13 @@ package lossreport
 import (
 	"context"
 	"fmt"
-	"github.com/dnsloss/dnsloss/internal/advice"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/dnsloss/dnsloss/internal/advice"
 	"github.com/dnsloss/dnsloss/internal/chstore"
+	"github.com/dnsloss/dnsloss/queries"
 )
 
 type unansweredRow struct {
@@ -85,16 +86,12 @@ type worstLookupRow struct {
 }
 
 // addLookups fills the lookup counts and the worst lookups from the lookups layer where the store
-// has it; without it, the worst lookups are the names whose attempts went unanswered most often.
-func (r *Report) addLookups(ctx context.Context, s chstore.Store, params chstore.Params, limit int) error {
-	ok, err := hasLookups(ctx, s)
-	if err != nil {
-		return err
-	}
-	r.LookupsAvailable = ok
+// has it (lk, linked for the report's period and the one it is compared with); without it, the
+// worst lookups are the names whose attempts went unanswered most often.
+func (r *Report) addLookups(ctx context.Context, s chstore.Store, params chstore.Params, limit int, lk *queries.Linked, opt Options) error {
 	params["limit"] = strconv.Itoa(limit)
 	defer delete(params, "limit")
-	if !ok {
+	if !r.LookupsAvailable {
 		return r.addUnanswered(ctx, s, params)
 	}
 	counts, err := lookupCountsOf(ctx, s, params)
@@ -145,14 +142,14 @@ func (r *Report) addLookups(ctx context.Context, s chstore.Store, params chstore
 			strings.Join(tried, ", "), orNone(w.Servers))
 		r.WorstLookups = append(r.WorstLookups, l)
 	}
-	return r.addAdvice(ctx, s)
+	return r.addAdvice(ctx, s, advice.Scope{Since: opt.Since, Until: opt.Until, Transactions: lk.Transactions, Attempts: lk.Attempts})
 }
 
 // addAdvice adds the resolver-option advice of every host in the report (package advice: the
-// chance a lookup fails and its worst-case wait under the current and better options). The
-// loss it starts from is measured over the whole store, not only the report's period.
-func (r *Report) addAdvice(ctx context.Context, s chstore.Store) error {
-	ms, err := advice.Load(ctx, s, "")
+// chance a lookup fails and its worst-case wait under the current and better options), from the
+// loss measured in the report's period.
+func (r *Report) addAdvice(ctx context.Context, s chstore.Store, sc advice.Scope) error {
+	ms, err := advice.Load(ctx, s, sc)
 	if err != nil {
 		return err
 	}

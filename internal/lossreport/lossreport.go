@@ -179,8 +179,10 @@ const (
 	tsLayout  = "2006-01-02 15:04:05.000000000"
 )
 
-func rangeParams(since, until time.Time) chstore.Params {
-	p := chstore.Params{"since": openSince, "until": openUntil}
+// rangeParams are the parameters of the report queries over [since, until) that read the
+// transactions and lookups lk names.
+func rangeParams(since, until time.Time, lk *queries.Linked) chstore.Params {
+	p := chstore.Params{"since": openSince, "until": openUntil, "tx": lk.Transactions, "lookups": lk.Lookups}
 	if !since.IsZero() {
 		p["since"] = since.UTC().Format(tsLayout)
 	}
@@ -250,17 +252,23 @@ func Build(ctx context.Context, s chstore.Store, opt Options) (*Report, error) {
 		Notes:        []string{},
 		Timeline:     Timeline{BucketsMs: []int64{}, Series: []TimelineSeries{}},
 	}
-	params := rangeParams(opt.Since, opt.Until)
+	lk, lookups, err := linkLookups(ctx, s, opt)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Close()
+	r.LookupsAvailable = lookups
+	params := rangeParams(opt.Since, opt.Until, lk)
 	if err := r.addCounts(ctx, s, params); err != nil {
 		return nil, err
 	}
 	if err := r.addCaptureDrops(ctx, s, params); err != nil {
 		return nil, err
 	}
-	if err := r.addLookups(ctx, s, params, opt.Worst); err != nil {
+	if err := r.addLookups(ctx, s, params, opt.Worst, lk, opt); err != nil {
 		return nil, err
 	}
-	if err := r.addTimeline(ctx, s, opt); err != nil {
+	if err := r.addTimeline(ctx, s, opt, lk); err != nil {
 		return nil, err
 	}
 	if err := r.addRTT(ctx, s, params); err != nil {
@@ -269,7 +277,7 @@ func Build(ctx context.Context, s chstore.Store, opt Options) (*Report, error) {
 	if opt.Compare && r.Period.Since != nil && r.Period.Until != nil {
 		length := opt.Until.Sub(opt.Since)
 		prev := Period{Since: timePtr(opt.Since.Add(-length)), Until: timePtr(opt.Since)}
-		rows, err := queryRows[countsRow](ctx, s, "loss_report_rows", rangeParams(*prev.Since, *prev.Until))
+		rows, err := queryRows[countsRow](ctx, s, "loss_report_rows", rangeParams(*prev.Since, *prev.Until, lk))
 		if err != nil {
 			return nil, err
 		}
@@ -281,12 +289,28 @@ func Build(ctx context.Context, s chstore.Store, opt Options) (*Report, error) {
 				r.prevHosts[rows[i].Host] = &c
 			}
 		}
-		if err := r.addPreviousLookups(ctx, s, rangeParams(*prev.Since, *prev.Until)); err != nil {
+		if err := r.addPreviousLookups(ctx, s, rangeParams(*prev.Since, *prev.Until, lk)); err != nil {
 			return nil, err
 		}
 		r.compare()
 	}
 	return r, nil
+}
+
+// linkLookups links the transactions and lookups of the report's period, and of the previous one
+// when the report compares, once (queries.Link): the report asks several questions of them. The
+// bool says whether the store has the lookups layer; without it, the report reads the views.
+func linkLookups(ctx context.Context, s chstore.Store, opt Options) (*queries.Linked, bool, error) {
+	ok, err := hasLookups(ctx, s)
+	if err != nil || !ok {
+		return &queries.Linked{Transactions: "dns_transactions", Attempts: "dns_lookup_attempts", Lookups: "dns_lookups"}, false, err
+	}
+	since := opt.Since
+	if opt.Compare && !opt.Since.IsZero() && !opt.Until.IsZero() {
+		since = opt.Since.Add(-opt.Until.Sub(opt.Since))
+	}
+	lk, err := queries.Link(ctx, s, since, opt.Until)
+	return lk, true, err
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -383,7 +407,7 @@ func TimelineStep(span time.Duration) int64 {
 	return timelineSteps[len(timelineSteps)-1]
 }
 
-func (r *Report) addTimeline(ctx context.Context, s chstore.Store, opt Options) error {
+func (r *Report) addTimeline(ctx context.Context, s chstore.Store, opt Options, lk *queries.Linked) error {
 	if r.Period.FirstAttempt == nil {
 		return nil
 	}
@@ -395,7 +419,7 @@ func (r *Report) addTimeline(ctx context.Context, s chstore.Store, opt Options) 
 		to = r.Period.Until.Add(-time.Nanosecond)
 	}
 	step := TimelineStep(to.Sub(from))
-	params := rangeParams(opt.Since, opt.Until)
+	params := rangeParams(opt.Since, opt.Until, lk)
 	params["step_ms"] = strconv.FormatInt(step, 10)
 	rows, err := queryRows[timelineRow](ctx, s, "loss_report_timeline", params)
 	if err != nil {

@@ -1,4 +1,5 @@
--- loss_report_lookups: lookup counts of the report (needs the lookups layer, view dns_lookups) for
+-- loss_report_lookups: lookup counts of the report (needs the lookups layer: {lookups} is view
+-- dns_lookups, or a table of its rows that the report linked once, queries.Link) for
 -- the lookups started in [{since}, {until}), at the levels of loss_report_rows: per host and the
 -- DNS server the lookup went to first, per host (server_ip '') and in total (host '').
 SELECT
@@ -13,7 +14,7 @@ SELECT
 FROM
 (
     SELECT host, if(empty(servers), '', servers[1]) AS server_ip, outcome, masked_timeout, retries, time_lost_ms
-    FROM dns_lookups
+    FROM {lookups:Identifier}
     WHERE start_ts >= {since:DateTime64(9, 'UTC')} AND start_ts < {until:DateTime64(9, 'UTC')}
 )
 GROUP BY GROUPING SETS ((host, server_ip), (host), ())

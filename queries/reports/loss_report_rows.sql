@@ -4,6 +4,7 @@
 -- loss_by_host's: attempts sent while their host's capture was losing packets (capture_lossy) are
 -- left out of the ratio, so that capture loss is never reported as network loss. est_packet_loss assumes that queries and responses are lost independently with
 -- the same probability p, so that unanswered_ratio = 1 - (1 - p)^2.
+-- {tx} is view dns_transactions, or a table of its rows that the report linked once (queries.Link).
 SELECT
     multiIf(grouping(host) = 1, 'total', grouping(server_ip) = 1, 'host', 'server') AS level,
     host,
@@ -26,7 +27,7 @@ FROM
 (
     SELECT t.host AS host, replaceRegexpOne(toString(t.server_ip), '^::ffff:([0-9.]+)$', '\\1') AS server_ip,
         t.outcome AS outcome, t.rtt_ms AS rtt_ms, t.query_ts AS query_ts, c.end_ts > t.query_ts AS lossy
-    FROM dns_transactions AS t
+    FROM {tx:Identifier} AS t
     ASOF LEFT JOIN
     (
         SELECT host, start_ts, end_ts FROM capture_stats WHERE kernel_drops + tool_drops > 0

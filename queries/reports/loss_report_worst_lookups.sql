@@ -1,5 +1,6 @@
 -- loss_report_worst_lookups: the worst lookups started in [{since}, {until}) (needs the lookups
--- layer, view dns_lookups): failed ones first, masked timeouts first among them, then by time lost.
+-- layer: {lookups} is view dns_lookups, or a table of its rows that the report linked once,
+-- queries.Link): failed ones first, masked timeouts first among them, then by time lost.
 SELECT
     host,
     client_ip,
@@ -15,7 +16,7 @@ SELECT
     names_tried,
     name_results,
     servers
-FROM dns_lookups
+FROM {lookups:Identifier}
 WHERE (outcome != 'answered' OR time_lost_ms > 0)
     AND start_ts >= {since:DateTime64(9, 'UTC')} AND start_ts < {until:DateTime64(9, 'UTC')}
 ORDER BY outcome != 'answered' DESC, masked_timeout DESC, time_lost_ms DESC, start_ts, host, client_ip, name
