@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -43,6 +44,11 @@ that keeps a month cost a day); without, the whole store.`,
 			}
 			if n := c.Int("limit"); n < 0 {
 				return cli.Exit(fmt.Sprintf("--limit %d: give a number of lookups, or 0 for all of them", n), 2)
+			}
+			for _, f := range []string{"host", "name"} {
+				if c.IsSet(f) && strings.TrimSpace(c.String(f)) == "" {
+					return cli.Exit(fmt.Sprintf("--%s is empty: give one, or leave --%s out for every %s", f, f, f), 2)
+				}
 			}
 			f := lookups.Filter{Failed: c.Bool("failed"), Masked: c.Bool("masked"), Host: c.String("host"), Name: c.String("name"), Limit: c.Int("limit")}
 			now := time.Now()

@@ -124,6 +124,10 @@ func TestRefusedFlagValues(t *testing.T) {
 		want []string // parts of stderr
 	}{
 		{"negative limit", []string{"lookups", "--limit", "-1"}, []string{"--limit -1", "0 for all"}},
+		{"lookups empty host", []string{"lookups", "--host", ""}, []string{"--host is empty", "leave --host out"}},
+		{"lookups blank name", []string{"lookups", "--name", " "}, []string{"--name is empty"}},
+		{"negative worst", []string{"report", "--worst", "-1"}, []string{"--worst -1", "0 or more"}},
+		{"negative keep", []string{"report", "--every", "1h", "--out-dir", db, "--keep", "-2"}, []string{"--keep -2", "0 or more"}},
 		{"empty host", []string{"ingest", "--host", "", lab("drop-name.pcap")}, []string{"--host is empty", "leave --host out"}},
 		{"blank host", []string{"analyze", "--host", " ", lab("drop-name.pcap")}, []string{"--host is empty"}},
 		{"unknown format", []string{"sql", "-f", "Bogus", "SELECT 1"}, []string{"--format Bogus", "TSV", "JSONEachRow"}},

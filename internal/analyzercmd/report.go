@@ -57,6 +57,11 @@ and exits (for cron or a systemd timer), else it keeps running.`,
 			if err := noArgs(c); err != nil {
 				return err
 			}
+			for _, f := range []string{"worst", "keep"} {
+				if n := c.Int(f); n < 0 {
+					return cli.Exit(fmt.Sprintf("--%s %d: give a count, 0 or more", f, n), 2)
+				}
+			}
 			var thresholds []lossreport.Threshold
 			for _, s := range c.StringSlice("fail-if") {
 				t, err := lossreport.ParseThreshold(s)
