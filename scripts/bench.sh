@@ -200,6 +200,23 @@ for q in "${queries[@]}"; do
   row "link_${q%%|*}" dnsloss "$(inner "$n")" "seconds over $sim_rows messages" "target" 5 "$(ratio "$(inner "$n")" 5)" "$(inner "$n")" "$(median "$n" 5)" "$(mb "$(median "$n" 6)")"
 done
 
+# The report as a user runs it (analyzer report, whole process): of everything, and of ten
+# minutes in the middle of the traffic compared with the ten before (it links only that period).
+period=$($BIN/analyzer --db "$OUT/db-sim" sql -f TSV "SELECT formatDateTime(m, '%Y-%m-%d %H:%i:00', 'UTC'),
+  formatDateTime(m + INTERVAL 10 MINUTE, '%Y-%m-%d %H:%i:00', 'UTC')
+  FROM (SELECT fromUnixTimestamp64Nano(intDiv(toUnixTimestamp64Nano(min(ts)) + toUnixTimestamp64Nano(max(ts)), 2), 'UTC') AS m FROM dns_messages)")
+since=$(cut -f1 <<<"$period") until=$(cut -f2 <<<"$period")
+for i in $(seq "$REPEAT"); do
+  run report_all $BIN/analyzer --db "$OUT/db-sim" report -f json
+  run report_10m $BIN/analyzer --db "$OUT/db-sim" report -f json --since "$since" --until "$until"
+done
+for n in report_all report_10m; do
+  what="everything"
+  [ $n = report_10m ] && what="$since to $until, compared with the 10 minutes before"
+  echo "link $n: $(median $n 2) s for analyzer report ($what) over $sim_rows messages, $(median $n 5) CPU-s ($(mb "$(median $n 6)") MB peak; target < 5 s)"
+  row "link_$n" dnsloss "$(median $n 2)" "seconds over $sim_rows messages (analyzer report, $what)" "target" 5 "$(ratio "$(median $n 2)" 5)" "$(median $n 2)" "$(median $n 5)" "$(mb "$(median $n 6)")"
+done
+
 # 4. Live capture throughput over a veth pair (scripts/bench-live.sh): needs root.
 live=${BENCH_LIVE:-auto}
 if [ "$live" = auto ]; then
