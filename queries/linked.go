@@ -35,14 +35,16 @@ type Linked struct {
 	tables  []string
 }
 
-// scratchPrefix starts the name of every table Link makes; leftovers of a process that was killed
-// before Close are dropped by the next Link once they are a day old.
+// scratchPrefix starts the name of every table Link makes, followed by the Unix time it was made
+// at: leftovers of a process that was killed before Close are dropped by a later Link once they
+// are a day old (the name says when: the engine's metadata_modification_time is not kept for
+// every table).
 const scratchPrefix = "dnsloss_scratch_"
 
 // mayNotCreate matches the errors of a user who may not create tables (READONLY, ACCESS_DENIED).
 var mayNotCreate = regexp.MustCompile(`\b(READONLY|ACCESS_DENIED)\b|Code: (164|497)\b`)
 
-var scratchName = regexp.MustCompile(`^` + scratchPrefix + `[0-9a-f]{16}_[tsal]$`)
+var scratchName = regexp.MustCompile(`^` + scratchPrefix + `([0-9]{10,})_[0-9a-f]{16}_[tsal]$`)
 
 // Link links the query attempts sent and the lookups begun in [since, until) (a zero time leaves
 // that side open) into scratch tables: the transactions of the attempts in the range, and the
@@ -50,9 +52,11 @@ var scratchName = regexp.MustCompile(`^` + scratchPrefix + `[0-9a-f]{16}_[tsal]$
 // (setting lookup_bucket_ms) before since's to two buckets after until's, plus the match window:
 // the lookups that began in the range are then linked exactly as the views link them (they are
 // traced per bucket with the bucket before), and every attempt in it has its response. Search
-// suffixes inferred from the traffic are inferred from those messages (configured ones apply as
-// ever). When the store refuses the tables, it returns the views instead (Scratch false), which
-// give the same rows once the reader applies since and until.
+// suffixes inferred from the traffic are inferred from the hour before and after those messages
+// too, not from the whole store as the view does: where the two differ (a suffix the store shows
+// only in steps far from the range), the lookups differ (configured suffixes,
+// `--search-domains`, apply as ever). When the store refuses the tables, it returns the views
+// instead (Scratch false), which give the same rows once the reader applies since and until.
 func Link(ctx context.Context, store chstore.Store, since, until time.Time) (*Linked, error) {
 	l := &Linked{Transactions: "dns_transactions", Attempts: "dns_lookup_attempts", Lookups: "dns_lookups", store: store}
 	dropStale(ctx, store)
@@ -60,7 +64,7 @@ func Link(ctx context.Context, store chstore.Store, since, until time.Time) (*Li
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("cannot name a scratch table: %w", err)
 	}
-	name := scratchPrefix + hex.EncodeToString(b[:])
+	name := scratchPrefix + strconv.FormatInt(time.Now().Unix(), 10) + "_" + hex.EncodeToString(b[:])
 	steps, params, err := linkSteps(ctx, store, name, since, until)
 	if err != nil {
 		return nil, err
@@ -139,7 +143,7 @@ func linkSteps(ctx context.Context, store chstore.Store, name string, since, unt
 	if !until.IsZero() {
 		p["until"] = formatTS(until)
 	}
-	messages := "dns_messages"
+	messages, suffixMessages := "dns_messages", "dns_messages"
 	if !since.IsZero() || !until.IsZero() {
 		set, err := effectiveSettings(ctx, store)
 		if err != nil {
@@ -162,12 +166,23 @@ func linkSteps(ctx context.Context, store chstore.Store, name string, since, unt
 		}
 		p["lo"], p["hi"] = formatTS(lo), formatTS(hi)
 		messages = "(SELECT *, qname_key FROM dns_messages WHERE ts >= {lo:DateTime64(9, 'UTC')} AND ts < {hi:DateTime64(9, 'UTC')})"
+		// Search suffixes are inferred from an hour more on each side: a short period alone
+		// may hold too few search steps to show a suffix that the traffic around it shows.
+		slo, shi := lo.Add(-suffixContext), hi.Add(suffixContext)
+		if slo.Before(time.Unix(0, 0)) {
+			slo = time.Unix(0, 0)
+		}
+		if shi.After(openEnd) {
+			shi = openEnd
+		}
+		p["slo"], p["shi"] = formatTS(slo), formatTS(shi)
+		suffixMessages = "(SELECT *, qname_key FROM dns_messages WHERE ts >= {slo:DateTime64(9, 'UTC')} AND ts < {shi:DateTime64(9, 'UTC')})"
 	}
 	tx, err := viewQuery("views/10_dns_transactions.sql", sub{"FROM dns_messages\n", "FROM " + messages + "\n", 2})
 	if err != nil {
 		return nil, nil, err
 	}
-	suffixes, err := viewQuery("views/15_dns_search_suffixes.sql", sub{"FROM dns_messages\n                    WHERE NOT has_default", "FROM " + messages + "\n                    WHERE NOT has_default", 1})
+	suffixes, err := viewQuery("views/15_dns_search_suffixes.sql", sub{"FROM dns_messages\n                    WHERE NOT has_default", "FROM " + suffixMessages + "\n                    WHERE NOT has_default", 1})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -188,6 +203,10 @@ func linkSteps(ctx context.Context, store chstore.Store, name string, since, unt
 		{"l", "dns_lookups", lookups},
 	}, p, nil
 }
+
+// suffixContext is how much traffic before and after the linked messages Link infers search
+// suffixes from.
+const suffixContext = time.Hour
 
 // openEnd stands for an open end of a range: DateTime64(9) ends in 2262.
 var openEnd = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -265,17 +284,20 @@ func dropTables(store chstore.Store, names ...string) {
 }
 
 // dropStale drops scratch tables left by a killed process (a Memory table on a server holds its
-// rows until dropped). A day old: no report takes that long.
+// rows until dropped). A day old by the time in their name: no report takes that long, and
+// another report's tables in use are younger.
 func dropStale(ctx context.Context, store chstore.Store) {
-	out, err := store.Query(ctx, "SELECT name FROM system.tables WHERE database = currentDatabase()"+
-		" AND startsWith(name, {prefix:String}) AND metadata_modification_time < now() - INTERVAL 1 DAY",
+	out, err := store.Query(ctx, "SELECT name FROM system.tables WHERE database = currentDatabase() AND startsWith(name, {prefix:String})",
 		chstore.Params{"prefix": scratchPrefix}, "TSV")
 	if err != nil {
 		return
 	}
+	dayAgo := time.Now().Add(-24 * time.Hour).Unix()
 	for _, n := range strings.Fields(string(out)) {
-		if scratchName.MatchString(n) {
-			dropTables(store, n)
+		if m := scratchName.FindStringSubmatch(n); m != nil {
+			if made, err := strconv.ParseInt(m[1], 10, 64); err == nil && made < dayAgo {
+				dropTables(store, n)
+			}
 		}
 	}
 }

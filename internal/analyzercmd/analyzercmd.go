@@ -44,6 +44,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 			return ec.ExitCode()
 		}
 		fmt.Fprintln(stderr, "analyzer:", err)
+		if ctx.Err() != nil {
+			return 130 // interrupted (SIGINT or SIGTERM), as a shell reports it
+		}
 		return 1
 	}
 	return 0

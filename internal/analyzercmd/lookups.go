@@ -64,6 +64,9 @@ that keeps a month cost a day); without, the whole store.`,
 					*b.to = t
 				}
 			}
+			if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+				return cli.Exit(fmt.Sprintf("--since %s is not before --until %s", c.String("since"), c.String("until")), 2)
+			}
 			format := c.String("format")
 			if format != "text" && format != "json" {
 				return cli.Exit(fmt.Sprintf("unknown format %q (want text or json)", format), 2)

@@ -125,6 +125,9 @@ func formatOf(path string) string {
 }
 
 func checkFormat(f string) error {
+	if f == "text" { // what `lookups` calls its readable form
+		return nil
+	}
 	for _, k := range lossreport.Formats {
 		if f == k {
 			return nil
@@ -163,6 +166,9 @@ func reportRange(c *cli.Context, now time.Time) (time.Time, time.Time, error) {
 		if err != nil || d <= 0 {
 			return since, until, fmt.Errorf("--last %q is not a positive duration (e.g. 24h, 7d)", c.String("last"))
 		}
+		if err := storable(now.Add(-d)); err != nil {
+			return since, until, fmt.Errorf("--last %s: %w", c.String("last"), err)
+		}
 		return now.Add(-d), now, nil
 	}
 	var err error
@@ -189,13 +195,21 @@ var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 
 func parseTime(s string, now time.Time) (time.Time, error) {
 	for _, l := range timeLayouts {
 		if t, err := time.ParseInLocation(l, s, time.UTC); err == nil {
-			return t, nil
+			return t, storable(t)
 		}
 	}
 	if d, err := parseDuration(s); err == nil && d > 0 {
-		return now.Add(-d), nil
+		return now.Add(-d), storable(now.Add(-d))
 	}
 	return time.Time{}, fmt.Errorf("%q is neither a time (2026-12-03T10:00:00Z, \"2026-12-03 10:00\") nor a duration back from now (6h, 7d)", s)
+}
+
+// storable says whether the store's timestamps (DateTime64(9), from the Unix epoch) can hold t.
+func storable(t time.Time) error {
+	if t.Before(time.Unix(0, 0)) || !t.Before(time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		return fmt.Errorf("%s is outside the times the store holds (1970-01-01 to 2261-12-31 UTC)", t.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // parseDuration is time.ParseDuration with days (d) and weeks (w) as well.

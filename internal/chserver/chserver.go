@@ -160,6 +160,19 @@ func withParams(ctx context.Context, params chstore.Params) (context.Context, er
 	return clickhouse.Context(ctx, clickhouse.WithParameters(p)), nil
 }
 
+// fail names the store in err. An interrupted query says so, and an HTTP error loses its URL,
+// which holds every query parameter.
+func (s *Store) fail(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: interrupted: %w", s.Describe(), ctx.Err())
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("%s: %w", s.Describe(), err)
+}
+
 // Exec implements chstore.Store. A server runs one statement per call.
 func (s *Store) Exec(ctx context.Context, sql string, params chstore.Params) error {
 	ctx, err := withParams(ctx, params)
@@ -168,7 +181,7 @@ func (s *Store) Exec(ctx context.Context, sql string, params chstore.Params) err
 	}
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(s.write))
 	if err := s.conn.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("%s: %w", s.Describe(), err)
+		return s.fail(ctx, err)
 	}
 	return nil
 }
@@ -182,12 +195,12 @@ func (s *Store) Query(ctx context.Context, sql string, params chstore.Params, fo
 	if s.http {
 		rc, err := s.conn.QueryFormat(ctx, format, sql)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s.Describe(), err)
+			return nil, s.fail(ctx, err)
 		}
 		defer rc.Close()
 		out, err := io.ReadAll(rc)
 		if err != nil {
-			return nil, fmt.Errorf("%s: cannot read the result: %w", s.Describe(), err)
+			return nil, fmt.Errorf("cannot read the result: %w", s.fail(ctx, err))
 		}
 		return out, nil
 	}
@@ -244,7 +257,7 @@ func (s *Store) queryNative(ctx context.Context, sql, format string) ([]byte, er
 	inner := strings.TrimRight(strings.TrimSpace(sql), ";")
 	rows, err := s.conn.Query(ctx, "SELECT formatRow('"+f.row+"', *) FROM (\n"+inner+"\n)")
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.Describe(), err)
+		return nil, s.fail(ctx, err)
 	}
 	defer rows.Close()
 	var out strings.Builder
@@ -252,7 +265,7 @@ func (s *Store) queryNative(ctx context.Context, sql, format string) ([]byte, er
 		// The column names and types come from a description of the inner query.
 		drows, err := s.conn.Query(ctx, "SELECT * FROM (\n"+inner+"\n) LIMIT 0")
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s.Describe(), err)
+			return nil, s.fail(ctx, err)
 		}
 		var names, types []string
 		for _, ct := range drows.ColumnTypes() {
@@ -268,12 +281,12 @@ func (s *Store) queryNative(ctx context.Context, sql, format string) ([]byte, er
 	for rows.Next() {
 		var line string
 		if err := rows.Scan(&line); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.Describe(), err)
+			return nil, s.fail(ctx, err)
 		}
 		out.WriteString(line)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.Describe(), err)
+		return nil, s.fail(ctx, err)
 	}
 	return []byte(out.String()), nil
 }

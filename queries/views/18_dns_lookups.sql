@@ -13,6 +13,8 @@
 -- A name followed by another name cannot have been answered as far as the stub is concerned
 -- (glibc drops a positive answer when its re-sent pair partner gets none): its result is then
 -- its negative answer or timeout.
+-- servers (and name_servers, per name) are the DNS servers asked, in the order they were first
+-- asked.
 -- name_answered_qtypes and name_unanswered_qtypes list, per name, the query types whose last
 -- attempt got a positive answer, or none: what the wire says, also for an answer the stub did
 -- not take (name_results says what it took), e.g. A answered and AAAA not, then the next name.
@@ -93,7 +95,7 @@ FROM
                 max(rf), 'refused', max(sf), 'servfail', '') AS neg_result,
             max(rlast) AS last_response_ns,
             arraySort(arrayFlatten(groupArray(send_ns))) AS sends,
-            arrayDistinct(arrayFlatten(groupArray(srv))) AS servers,
+            arrayDistinct(arrayMap(x -> x.2, arraySort(arrayFlatten(groupArray(srv))))) AS servers,
             groupArray(qtype) AS qtypes,
             arrayMap(x -> x.2, arraySort(groupArrayIf((qtype, type_name), pos))) AS answered_types,
             arrayMap(x -> x.2, arraySort(groupArrayIf((qtype, type_name), last_unanswered))) AS unanswered_types
@@ -117,7 +119,7 @@ FROM
                 countIf(result IN ('servfail', 'error')) > 0 AS got_error,
                 max(ifNull(toUnixTimestamp64Nano(response_ts), 0)) AS rlast,
                 groupArray(toUnixTimestamp64Nano(ts)) AS send_ns,
-                groupArray(server_ip) AS srv
+                groupArray((toUnixTimestamp64Nano(ts), server_ip)) AS srv
             FROM dns_lookup_attempts
             GROUP BY host, client_ip, lib, base, lookup_ts, qname_key, qtype
         )
