@@ -198,6 +198,18 @@ func TestLinkingRules(t *testing.T) {
 		w.q(30.002, ns2, 8011, 86, "gs.example", tA, edns)
 		w.r(30.004, ns2, 8011, 86, "gs.example", tA, 0, 1)
 	})
+	// glibc, no loss: two lookups of one name 9 ms apart, each A and AAAA on its own socket;
+	// the second's A is not the first's AAAA's partner from another socket (that port asked
+	// the name twice): two lookups, no retry
+	add("10.9.0.10", func(w *wire) {
+		for k, at := range []float64{40, 40.009} {
+			p, id := uint16(10000+k), uint16(100+2*k)
+			w.q(at, ns1, p, id, "twice.example", tA)
+			w.q(at+0.0001, ns1, p, id+1, "twice.example", tAAAA)
+			w.r(at+0.001, ns1, p, id, "twice.example", tA, 0, 1)
+			w.r(at+0.0012, ns1, p, id+1, "twice.example", tAAAA, 0, 1)
+		}
+	})
 	w := &wire{host: "h", client: "10.9.0.9"} // the capture goes on long enough
 	w.q(60, ns1, 9000, 91, "end.example", tA)
 	w.r(60.001, ns1, 9000, 91, "end.example", tA, 0, 1)
@@ -209,6 +221,8 @@ func TestLinkingRules(t *testing.T) {
 		retries, search_fallbacks, outcome, masked_timeout FROM dns_lookups ORDER BY client_ip, start_ts`, nil)
 	want := "" +
 		"10.9.0.1\ta.example\t2\ta.example\t10.53.0.1\t1\t0\tanswered\t0\n" +
+		"10.9.0.10\ttwice.example\t2\ttwice.example\t10.53.0.1\t0\t0\tanswered\t0\n" +
+		"10.9.0.10\ttwice.example\t2\ttwice.example\t10.53.0.1\t0\t0\tanswered\t0\n" +
 		"10.9.0.2\tb.example\t4\tb.example\t10.53.0.1\t2\t0\tanswered\t0\n" +
 		"10.9.0.3\tc.example\t4\tc.example\t10.53.0.1,10.53.0.2\t2\t0\tanswered\t0\n" +
 		"10.9.0.4\tnosuch.example.com\t2\tnosuch.example.com,nosuch.example.com.in.corp.example\t10.53.0.1\t0\t1\tnxdomain\t0\n" +

@@ -14,7 +14,8 @@
 --              socket, also glibc's single-request mode) or, in groups that never resend an
 --              identical packet (Go), from another port within pair_window_ms (default 10): the
 --              nearest earlier such query, unless it is in a pair already (lookups of one name
---              side by side)
+--              side by side) or either port asks the name more than once (glibc's A and AAAA
+--              share a socket: two glibc lookups of one name 9 ms apart are two lookups)
 --   new-id     the same name and type, a new id (Go's resolver), after an attempt that got no
 --              answer, the group's retry spacing later: the commonest gap, in whole
 --              retry_grid_ms (give or take retry_jitter_ms), from an unanswered attempt to the
@@ -209,10 +210,11 @@ FROM
                                     idx, tt, qh, qt, id, w_j, w_tt, w_qh, w_qt, w_id, w_res) AS gaps,
                                 -- the nearest earlier attempt of the same name and another type, from another
                                 -- socket, within pair_window_ms: the partner if this is the second query of
-                                -- a lookup that asks A and AAAA from two sockets (Go)
-                                arrayMap((ti, qhi, qti, porti, wj, wt, wqh, wqt, wport) -> arrayMax(arrayMap((j, tj, qhj, qtj, portj) ->
-                                    if(qhj = qhi AND qtj != qti AND portj != porti AND ti - tj <= pair_ns, j, 0),
-                                    wj, wt, wqh, wqt, wport)), tt, qh, qt, port, w_j, w_tt, w_qh, w_qt, w_port) AS pair_cand,
+                                -- a lookup that asks A and AAAA from two sockets (Go), both sockets used for
+                                -- this one query of the name (a port that asks the name twice is glibc's)
+                                arrayMap((ti, qhi, qti, porti, pni, wj, wt, wqh, wqt, wport, wpn) -> arrayMax(arrayMap((j, tj, qhj, qtj, portj, pnj) ->
+                                    if(qhj = qhi AND qtj != qti AND portj != porti AND ti - tj <= pair_ns AND pni = 1 AND pnj = 1, j, 0),
+                                    wj, wt, wqh, wqt, wport, wpn)), tt, qh, qt, port, pn, w_j, w_tt, w_qh, w_qt, w_port, w_pn) AS pair_cand,
                                 -- the latest earlier attempt of another name
                                 arrayMap((qhi, wj, wqh) -> arrayFirst((k, q) -> q != qhi, arrayReverse(wj), arrayReverse(wqh)),
                                     qh, w_j, w_qh) AS other,
@@ -234,13 +236,17 @@ FROM
                                 arrayMap((i, l) -> arraySlice(port, l, i - l), idx, lo) AS w_port,
                                 arrayMap((i, l) -> arraySlice(res, l, i - l), idx, lo) AS w_res,
                                 arrayMap((i, l) -> arraySlice(rts, l, i - l), idx, lo) AS w_rts,
-                                arrayMap((i, l) -> arraySlice(bare, l, i - l), idx, lo) AS w_bare
+                                arrayMap((i, l) -> arraySlice(bare, l, i - l), idx, lo) AS w_bare,
+                                arrayMap((i, l) -> arraySlice(pn, l, i - l), idx, lo) AS w_pn
                             FROM
                             (
                             SELECT *,
                                 arrayMap(i -> toUInt32(greatest(1, toInt64(i) - 96)), idx) AS lo,
                                 arrayMap(x -> cityHash64(x), qn) AS qh,
-                                arrayMap(x -> x = base, qn) AS bare
+                                arrayMap(x -> x = base, qn) AS bare,
+                                -- how many attempts of the group ask the attempt's name from its port
+                                arrayMap((a, b) -> toUInt32(a + b - 1), arrayEnumerateUniq(arrayZip(port, qn)),
+                                    arrayReverse(arrayEnumerateUniq(arrayReverse(arrayZip(port, qn))))) AS pn
                             FROM
                             (
                                 SELECT host, client_ip, lib, base, ndots, g.11 AS prim, g.2 AS rnk, g.12 AS bkt,
