@@ -506,7 +506,10 @@ func (r *Report) compare() {
 		if h.UnansweredRatio != nil && prev.UnansweredRatio != nil && *h.UnansweredRatio >= *prev.UnansweredRatio+worseRatioStep {
 			h.Changes = append(h.Changes, fmt.Sprintf("unanswered ratio %s -> %s", FormatFloat(*prev.UnansweredRatio), FormatFloat(*h.UnansweredRatio)))
 		}
-		if h.FailedLookups != nil && prev.FailedLookups != nil && *h.FailedLookups > *prev.FailedLookups {
+		// More failed lookups count when more attempts went unanswered too: an NXDOMAIN for a
+		// name that does not exist fails a lookup and says nothing about loss.
+		if h.FailedLookups != nil && prev.FailedLookups != nil && *h.FailedLookups > *prev.FailedLookups &&
+			h.Unanswered > prev.Unanswered {
 			h.Changes = append(h.Changes, fmt.Sprintf("failed lookups %d -> %d", *prev.FailedLookups, *h.FailedLookups))
 		}
 		if h.MaskedTimeouts != nil && prev.MaskedTimeouts != nil && *h.MaskedTimeouts > *prev.MaskedTimeouts {
