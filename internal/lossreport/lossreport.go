@@ -284,6 +284,10 @@ func Build(ctx context.Context, s chstore.Store, opt Options) (*Report, error) {
 		r.Previous = &prev
 		r.prevHosts = map[string]*Counts{}
 		for i := range rows {
+			if rows[i].Level == "total" && rows[i].Attempts > 0 {
+				prev.FirstAttempt = timePtr(time.Unix(0, rows[i].FirstNs))
+				prev.LastAttempt = timePtr(time.Unix(0, rows[i].LastNs))
+			}
 			if rows[i].Level == "host" {
 				c := rows[i].Counts
 				r.prevHosts[rows[i].Host] = &c

@@ -162,6 +162,14 @@ VALUES ('web-2', 'eth0', '2026-01-01 01:10:00', '2026-01-01 01:20:00', 100, 7, 0
 			if tc.until.IsZero() != (r.Previous == nil) {
 				t.Errorf("previous period: got %v, want one only when both bounds are set", r.Previous)
 			}
+			// the hour before the second holds the first hour's attempts: web-1's at 0-9 min
+			if p := r.Previous; tc.name == "second hour" && (p == nil || p.FirstAttempt == nil || p.LastAttempt == nil ||
+				!p.FirstAttempt.Equal(hour(0)) || !p.LastAttempt.Equal(hour(0).Add(9*time.Minute))) {
+				t.Errorf("previous period: got %+v, want its first and last attempts at 00:00 and 00:09", p)
+			}
+			if p := r.Previous; tc.name == "first hour" && (p == nil || p.FirstAttempt != nil) {
+				t.Errorf("previous period of the first hour: got %+v, want one without attempts", p)
+			}
 			var answered int64
 			for _, b := range r.RTTHistogram {
 				answered += b.Answered
