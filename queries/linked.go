@@ -136,13 +136,7 @@ type linkStep struct{ suffix, view, query string }
 // linkSteps returns the queries that fill the scratch tables of name, in order, and their
 // parameters.
 func linkSteps(ctx context.Context, store chstore.Store, name string, since, until time.Time) ([]linkStep, chstore.Params, error) {
-	p := chstore.Params{"since": formatTS(time.Unix(0, 0)), "until": formatTS(openEnd)}
-	if !since.IsZero() {
-		p["since"] = formatTS(since)
-	}
-	if !until.IsZero() {
-		p["until"] = formatTS(until)
-	}
+	p := RangeParams(since, until)
 	messages, suffixMessages := "dns_messages", "dns_messages"
 	if !since.IsZero() || !until.IsZero() {
 		set, err := effectiveSettings(ctx, store)
@@ -164,7 +158,7 @@ func linkSteps(ctx context.Context, store chstore.Store, name string, since, unt
 		if hi.Before(until) || hi.After(openEnd) { // an until near the end of DateTime64(9)
 			hi = openEnd
 		}
-		p["lo"], p["hi"] = formatTS(lo), formatTS(hi)
+		p["lo"], p["hi"] = FormatTS(lo), FormatTS(hi)
 		messages = "(SELECT *, qname_key FROM dns_messages WHERE ts >= {lo:DateTime64(9, 'UTC')} AND ts < {hi:DateTime64(9, 'UTC')})"
 		// Search suffixes are inferred from an hour more on each side: a short period alone
 		// may hold too few search steps to show a suffix that the traffic around it shows.
@@ -175,7 +169,7 @@ func linkSteps(ctx context.Context, store chstore.Store, name string, since, unt
 		if shi.After(openEnd) {
 			shi = openEnd
 		}
-		p["slo"], p["shi"] = formatTS(slo), formatTS(shi)
+		p["slo"], p["shi"] = FormatTS(slo), FormatTS(shi)
 		suffixMessages = "(SELECT *, qname_key FROM dns_messages WHERE ts >= {slo:DateTime64(9, 'UTC')} AND ts < {shi:DateTime64(9, 'UTC')})"
 	}
 	tx, err := viewQuery("views/10_dns_transactions.sql", sub{"FROM dns_messages\n", "FROM " + messages + "\n", 2})
@@ -211,7 +205,21 @@ const suffixContext = time.Hour
 // openEnd stands for an open end of a range: DateTime64(9) ends in 2262.
 var openEnd = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func formatTS(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000000") }
+// FormatTS writes t as a DateTime64(9, 'UTC') query parameter.
+func FormatTS(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000000") }
+
+// RangeParams are the parameters since and until of a query over [since, until); a zero time
+// leaves that side open.
+func RangeParams(since, until time.Time) chstore.Params {
+	p := chstore.Params{"since": FormatTS(time.Unix(0, 0)), "until": FormatTS(openEnd)}
+	if !since.IsZero() {
+		p["since"] = FormatTS(since)
+	}
+	if !until.IsZero() {
+		p["until"] = FormatTS(until)
+	}
+	return p
+}
 
 func floorDiv(a, b int64) int64 {
 	q := a / b

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/dnsloss/dnsloss/internal/chstore"
+	"github.com/dnsloss/dnsloss/queries"
 )
 
 // Options are the resolv.conf options that decide how long a resolver waits and how often.
@@ -184,19 +185,13 @@ type Scope struct {
 // Load measures every capture host in scope from the store. A host whose lookups show no retry
 // gets the glibc default timeout of 5 s.
 func Load(ctx context.Context, store chstore.Store, sc Scope) ([]Measure, error) {
-	p := chstore.Params{"host": sc.Host, "transactions": sc.Transactions, "attempts": sc.Attempts,
-		"since": "1970-01-01 00:00:00", "until": "2262-01-01 00:00:00"}
+	p := queries.RangeParams(sc.Since, sc.Until)
+	p["host"], p["transactions"], p["attempts"] = sc.Host, sc.Transactions, sc.Attempts
 	if sc.Transactions == "" {
 		p["transactions"] = "dns_transactions"
 	}
 	if sc.Attempts == "" {
 		p["attempts"] = "dns_lookup_attempts"
-	}
-	if !sc.Since.IsZero() {
-		p["since"] = sc.Since.UTC().Format(time.DateTime + ".000000000")
-	}
-	if !sc.Until.IsZero() {
-		p["until"] = sc.Until.UTC().Format(time.DateTime + ".000000000")
 	}
 	out, err := store.Query(ctx, measureSQL, p, "TSV")
 	if err != nil {

@@ -173,22 +173,11 @@ type RTTBucket struct {
 // RTTEdges are the upper bounds of the round-trip-time histogram buckets, in milliseconds.
 var RTTEdges = []float64{0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000}
 
-const (
-	openSince = "1970-01-01 00:00:00"
-	openUntil = "2262-01-01 00:00:00"
-	tsLayout  = "2006-01-02 15:04:05.000000000"
-)
-
 // rangeParams are the parameters of the report queries over [since, until) that read the
 // transactions and lookups lk names.
 func rangeParams(since, until time.Time, lk *queries.Linked) chstore.Params {
-	p := chstore.Params{"since": openSince, "until": openUntil, "tx": lk.Transactions, "lookups": lk.Lookups}
-	if !since.IsZero() {
-		p["since"] = since.UTC().Format(tsLayout)
-	}
-	if !until.IsZero() {
-		p["until"] = until.UTC().Format(tsLayout)
-	}
+	p := queries.RangeParams(since, until)
+	p["tx"], p["lookups"] = lk.Transactions, lk.Lookups
 	return p
 }
 

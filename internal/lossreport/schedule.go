@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dnsloss/dnsloss/internal/chstore"
+	"github.com/dnsloss/dnsloss/queries"
 )
 
 // ScheduleOptions configure scheduled reports.
@@ -126,7 +127,7 @@ WHERE toUnixTimestamp64Milli(period_end) - toUnixTimestamp64Milli(period_start) 
 	out, err = s.Query(ctx, `SELECT DISTINCT intDiv(toUnixTimestamp64Milli(ts), {every:Int64}) * {every:Int64} AS p
 FROM dns_messages
 WHERE qr = 0 AND ts >= {from:DateTime64(9, 'UTC')} AND ts < {closed:DateTime64(9, 'UTC')}
-ORDER BY p`, chstore.Params{"every": every, "from": from.UTC().Format(tsLayout), "closed": closed.UTC().Format(tsLayout)}, "TSV")
+ORDER BY p`, chstore.Params{"every": every, "from": queries.FormatTS(from), "closed": queries.FormatTS(closed)}, "TSV")
 	if err != nil {
 		return nil, fmt.Errorf("cannot list the periods that hold queries: %w", err)
 	}
