@@ -58,7 +58,8 @@ var scratchName = regexp.MustCompile(`^` + scratchPrefix + `([0-9]{10,})_[0-9a-f
 // `--search-domains`, apply as ever). When the store refuses the tables, it returns the views
 // instead (Scratch false), which give the same rows once the reader applies since and until.
 func Link(ctx context.Context, store chstore.Store, since, until time.Time) (*Linked, error) {
-	l := &Linked{Transactions: "dns_transactions", Attempts: "dns_lookup_attempts", Lookups: "dns_lookups", store: store}
+	l := TheViews()
+	l.store = store
 	dropStale(ctx, store)
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -92,6 +93,11 @@ func Link(ctx context.Context, store chstore.Store, since, until time.Time) (*Li
 	}
 	l.Transactions, l.Attempts, l.Lookups, l.Scratch = name+"_t", name+"_a", name+"_l", true
 	return l, nil
+}
+
+// TheViews names the views themselves, for a reader that links nothing.
+func TheViews() *Linked {
+	return &Linked{Transactions: "dns_transactions", Attempts: "dns_lookup_attempts", Lookups: "dns_lookups"}
 }
 
 // Close drops the scratch tables.
@@ -152,24 +158,14 @@ func linkSteps(ctx context.Context, store chstore.Store, name string, since, unt
 			pad := time.Duration((set["match_window_ms"]+set["match_skew_ms"])*1e6) + time.Second
 			hi = time.Unix(0, (floorDiv(until.UnixNano()-1, bucket)+2)*bucket).Add(pad)
 		}
-		if lo.Before(time.Unix(0, 0)) {
-			lo = time.Unix(0, 0)
-		}
-		if hi.Before(until) || hi.After(openEnd) { // an until near the end of DateTime64(9)
+		if hi.Before(until) { // an until near the end of DateTime64(9)
 			hi = openEnd
 		}
-		p["lo"], p["hi"] = FormatTS(lo), FormatTS(hi)
+		p["lo"], p["hi"] = FormatTS(storable(lo)), FormatTS(storable(hi))
 		messages = "(SELECT *, qname_key FROM dns_messages WHERE ts >= {lo:DateTime64(9, 'UTC')} AND ts < {hi:DateTime64(9, 'UTC')})"
 		// Search suffixes are inferred from an hour more on each side: a short period alone
 		// may hold too few search steps to show a suffix that the traffic around it shows.
-		slo, shi := lo.Add(-suffixContext), hi.Add(suffixContext)
-		if slo.Before(time.Unix(0, 0)) {
-			slo = time.Unix(0, 0)
-		}
-		if shi.After(openEnd) {
-			shi = openEnd
-		}
-		p["slo"], p["shi"] = FormatTS(slo), FormatTS(shi)
+		p["slo"], p["shi"] = FormatTS(storable(lo.Add(-suffixContext))), FormatTS(storable(hi.Add(suffixContext)))
 		suffixMessages = "(SELECT *, qname_key FROM dns_messages WHERE ts >= {slo:DateTime64(9, 'UTC')} AND ts < {shi:DateTime64(9, 'UTC')})"
 	}
 	tx, err := viewQuery("views/10_dns_transactions.sql", sub{"FROM dns_messages\n", "FROM " + messages + "\n", 2})
@@ -204,6 +200,17 @@ const suffixContext = time.Hour
 
 // openEnd stands for an open end of a range: DateTime64(9) ends in 2262.
 var openEnd = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// storable returns t, or the nearest time the store's DateTime64(9) columns hold.
+func storable(t time.Time) time.Time {
+	switch {
+	case t.Before(time.Unix(0, 0)):
+		return time.Unix(0, 0)
+	case t.After(openEnd):
+		return openEnd
+	}
+	return t
+}
 
 // FormatTS writes t as a DateTime64(9, 'UTC') query parameter.
 func FormatTS(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000000") }

@@ -296,7 +296,7 @@ func Build(ctx context.Context, s chstore.Store, opt Options) (*Report, error) {
 func linkLookups(ctx context.Context, s chstore.Store, opt Options) (*queries.Linked, bool, error) {
 	ok, err := hasLookups(ctx, s)
 	if err != nil || !ok {
-		return &queries.Linked{Transactions: "dns_transactions", Attempts: "dns_lookup_attempts", Lookups: "dns_lookups"}, false, err
+		return queries.TheViews(), false, err
 	}
 	since := opt.Since
 	if opt.Compare && !opt.Since.IsZero() && !opt.Until.IsZero() {
