@@ -94,10 +94,12 @@ func File(ctx context.Context, store chstore.Store, path string, opt Options) (R
 			return res, nil
 		}
 	}
-	// Remove what an earlier (possibly interrupted) ingest of this file left. A DELETE can wait
-	// up to a second or more for the table's background merges, so it runs only where a count
-	// (cheap: host leads the sort key) finds rows.
-	for _, t := range []string{"dns_messages", "capture_stats"} {
+	// Remove what an earlier (possibly interrupted) ingest of this file left. The capture_stats
+	// row goes first: it is what says the file is in the store, so an ingest interrupted between
+	// the two deletes leaves rows that the next one removes, never a file that counts as
+	// ingested without its rows. A DELETE can wait up to a second or more for the table's
+	// background merges, so it runs only where a count (cheap: host leads the sort key) finds rows.
+	for _, t := range []string{"capture_stats", "dns_messages"} {
 		out, err := store.Query(ctx, "SELECT count() FROM "+t+" WHERE host = {h:String} AND source = {s:String}", key, "TSV")
 		if err != nil {
 			return res, fmt.Errorf("cannot check for an earlier ingest of %q in %s: %w", path, t, err)
