@@ -65,6 +65,10 @@ func TestTransactions(t *testing.T) {
 		msg("h", 8*sec+1e6, 0, 9, 1007, "e.example", 1, 0),
 		// near the end of this host's capture (ends at 34 s): unknown
 		msg("h", 30*sec, 0, 10, 1008, "end.example", 1, 0),
+		// sent again near the end: the first copy's wait ended with the second (unanswered), the
+		// second is unknown
+		msg("h", 31*sec, 0, 12, 1010, "retry.example", 1, 0),
+		msg("h", 32*sec, 0, 12, 1010, "retry.example", 1, 0),
 		msg("h", 34*sec, 0, 11, 1009, "last.example", 1, 0),
 		msg("h", 34*sec+1e6, 1, 11, 1009, "last.example", 1, 0),
 		// another host's identical query is not answered by host h's response
@@ -83,6 +87,8 @@ func TestTransactions(t *testing.T) {
 		"h\t7000000000\td.example\tunanswered\t\\N\t\\N\n" +
 		"h\t8001000000\te.example\tunanswered\t\\N\t\\N\n" +
 		"h\t30000000000\tend.example\tunknown\t\\N\t\\N\n" +
+		"h\t31000000000\tretry.example\tunanswered\t\\N\t\\N\n" +
+		"h\t32000000000\tretry.example\tunknown\t\\N\t\\N\n" +
 		"h\t34000000000\tlast.example\tanswered\t1\t0\n" +
 		"other\t0\ta.example\tunknown\t\\N\t\\N\n"
 	if got != want {
@@ -90,7 +96,7 @@ func TestTransactions(t *testing.T) {
 	}
 
 	got = chtest.Query(t, s, `SELECT host, server_ip, attempts, answered, late, unanswered, unknown, unanswered_ratio FROM loss_by_host`, nil)
-	want = "h\t10.0.0.1\t11\t5\t1\t4\t1\t0.4\nother\t10.0.0.1\t1\t0\t0\t0\t1\t\\N\n"
+	want = "h\t10.0.0.1\t13\t5\t1\t5\t2\t0.4545\nother\t10.0.0.1\t1\t0\t0\t0\t1\t\\N\n"
 	if got != want {
 		t.Errorf("loss_by_host:\ngot\n%s\nwant\n%s", got, want)
 	}

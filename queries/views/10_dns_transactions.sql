@@ -18,8 +18,10 @@
 -- Outcomes:
 --   answered    a response arrived within the match window (setting match_window_ms, default 10000)
 --   late        a response arrived, but after the match window
---   unanswered  no response before the next copy, and the capture went on past the window
---   unknown     no response, and the capture of this host ended before the window closed
+--   unanswered  no response before the next copy of the query (the client gave up waiting on
+--               it and sent it again), or no response and the capture went on past the window
+--   unknown     no response, no next copy, and the capture of this host ended before the
+--               window closed (a response may have come after the capture)
 -- The query's EDNS and header flags (edns, edns_udp_size, rd, ad, cd) come along: the lookup views
 -- use them to tell apart the resolver libraries of one client.
 --
@@ -55,6 +57,7 @@ SELECT
     multiIf(
         responded AND wait_ns <= window_ns, 'answered',
         responded, 'late',
+        p.next_qr = 0, 'unanswered',
         toUnixTimestamp64Nano(e.capture_end) - toUnixTimestamp64Nano(p.ts) < window_ns, 'unknown',
         'unanswered') AS outcome,
     if(responded, p.next_ts, NULL) AS response_ts,
