@@ -32,8 +32,8 @@ SELECT
     host,
     replaceRegexpOne(toString(client_ip), '^::ffff:([0-9.]+)$', '\\1') AS client_ip,
     if(length(names) > 1 OR has(names, base), base, names[1]) AS name,
-    arrayMap(t -> multiIf(t = 1, 'A', t = 28, 'AAAA', t = 5, 'CNAME', t = 15, 'MX', t = 16, 'TXT', t = 33, 'SRV',
-        t = 12, 'PTR', t = 65, 'HTTPS', t = 64, 'SVCB', concat('TYPE', toString(t))), arraySort(arrayDistinct(arrayFlatten(name_qtypes)))) AS qtypes,
+    -- type mnemonics: the same list as lossreport.TypeName (TestTypeNames checks), TYPEn otherwise
+    arrayMap(t -> transform(t, [1, 2, 5, 6, 12, 15, 16, 28, 33, 35, 43, 48, 64, 65, 255], ['A', 'NS', 'CNAME', 'SOA', 'PTR', 'MX', 'TXT', 'AAAA', 'SRV', 'NAPTR', 'DS', 'DNSKEY', 'SVCB', 'HTTPS', 'ANY'], concat('TYPE', toString(t))), arraySort(arrayDistinct(arrayFlatten(name_qtypes)))) AS qtypes,
     fromUnixTimestamp64Nano(start_ns, 'UTC') AS start_ts,
     fromUnixTimestamp64Nano(end_ns, 'UTC') AS end_ts,
     round((end_ns - start_ns) / 1e6, 3) AS duration_ms,
@@ -102,8 +102,8 @@ FROM
         FROM
         (
             SELECT host, client_ip, lib, base, lookup_ts, qname_key, qtype,
-                multiIf(qtype = 1, 'A', qtype = 28, 'AAAA', qtype = 5, 'CNAME', qtype = 15, 'MX', qtype = 16, 'TXT', qtype = 33, 'SRV',
-                    qtype = 12, 'PTR', qtype = 65, 'HTTPS', qtype = 64, 'SVCB', concat('TYPE', toString(qtype))) AS type_name,
+                transform(qtype, [1, 2, 5, 6, 12, 15, 16, 28, 33, 35, 43, 48, 64, 65, 255], ['A', 'NS', 'CNAME', 'SOA', 'PTR', 'MX', 'TXT', 'AAAA', 'SRV', 'NAPTR', 'DS', 'DNSKEY', 'SVCB', 'HTTPS', 'ANY'],
+                    concat('TYPE', toString(qtype))) AS type_name,
                 count() AS cnt,
                 groupUniqArray(client_port) AS ports,
                 min(toUnixTimestamp64Nano(ts)) AS tmin,
