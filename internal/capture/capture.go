@@ -192,6 +192,15 @@ func (c *Capture) open(name string, fanoutID uint16) (*iface, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A loopback packet reaches the socket twice (as it leaves and as it arrives): keep one.
+		var loIndexes []int
+		if any {
+			loIndexes = loopbackIndexes()
+		}
+		filter, err = skipOutgoingLoopback(filter, li != nil && li.loopback, loIndexes)
+		if err != nil {
+			return nil, err
+		}
 		perWorker := c.cfg.RingBytes / c.cfg.Workers
 		blockSize := 1 << 20
 		if perWorker < 4*blockSize {

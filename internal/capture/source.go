@@ -56,6 +56,7 @@ type linkInfo struct {
 	index    int
 	mac      net.HardwareAddr
 	linkType uint16 // dnswire.LinkType*
+	loopback bool
 }
 
 // ARPHRD_* device types (include/uapi/linux/if_arp.h).
@@ -84,7 +85,8 @@ func lookupLink(name string, idx int) (linkInfo, error) {
 		}
 		return linkInfo{}, fmt.Errorf("no network interface with index %d: %w", idx, err)
 	}
-	li := linkInfo{name: ifc.Name, index: ifc.Index, mac: ifc.HardwareAddr, linkType: dnswire.LinkTypeEthernet}
+	li := linkInfo{name: ifc.Name, index: ifc.Index, mac: ifc.HardwareAddr, linkType: dnswire.LinkTypeEthernet,
+		loopback: ifc.Flags&net.FlagLoopback != 0}
 	b, err := os.ReadFile("/sys/class/net/" + ifc.Name + "/type")
 	if err == nil {
 		if t, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
@@ -116,6 +118,74 @@ func compileBPF(lt uint16, snaplen int, expr string) ([]bpf.RawInstruction, erro
 		raw[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
 	}
 	return raw, nil
+}
+
+// packetOutgoing is PACKET_OUTGOING, the packet type (sll_pkttype, skb->pkt_type) of a packet a
+// packet socket sees as it leaves this host (include/uapi/linux/if_packet.h).
+const packetOutgoing = 4
+
+// loopbackIndexes returns the indexes of the loopback interfaces, for skipOutgoingLoopback on a
+// socket that captures on every interface.
+func loopbackIndexes() []int {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var idx []int
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagLoopback != 0 {
+			idx = append(idx, ifc.Index)
+		}
+	}
+	return idx
+}
+
+// skipOutgoingLoopback puts in front of filter a test that refuses, in the kernel, the outgoing
+// copy of a loopback packet: a packet socket is handed every packet sent on a loopback interface
+// twice, once as it leaves (PACKET_OUTGOING) and once as it comes back in (PACKET_HOST), and
+// recording both would double every query and response and make each query look retried.
+// libpcap does the same in user space (pcap-linux.c skips PACKET_OUTGOING on the loopback
+// ifindex). The copy refused is the same packet as the one kept, not a packet lost, so it is
+// counted nowhere: not as a drop, and not in the socket's packet counter either (the kernel
+// counts only what passes the filter), which thus agrees with the rows.
+//
+// allLoopback says every packet the socket sees is on a loopback interface (it is bound to one);
+// otherwise only outgoing packets on the interfaces with loIndexes are refused. The rest goes to
+// filter with the accumulator reset (as the kernel starts a filter), or is accepted whole when
+// filter is empty.
+func skipOutgoingLoopback(filter []bpf.RawInstruction, allLoopback bool, loIndexes []int) ([]bpf.RawInstruction, error) {
+	if !allLoopback && len(loIndexes) == 0 {
+		return filter, nil
+	}
+	var prog []bpf.Instruction
+	if allLoopback {
+		prog = []bpf.Instruction{
+			bpf.LoadExtension{Num: bpf.ExtType},
+			bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: packetOutgoing, SkipTrue: 1},
+			bpf.RetConstant{Val: 0},
+		}
+	} else {
+		// ld pkttype; jne OUTGOING → keep; ld ifindex; jeq lo1 → drop; jeq lo2 → drop; ...; ja keep; drop: ret 0; keep:
+		n := len(loIndexes)
+		prog = []bpf.Instruction{
+			bpf.LoadExtension{Num: bpf.ExtType},
+			bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: packetOutgoing, SkipTrue: uint8(n + 3)},
+			bpf.LoadExtension{Num: bpf.ExtInterfaceIndex},
+		}
+		for i, idx := range loIndexes {
+			prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(idx), SkipTrue: uint8(n - i)})
+		}
+		prog = append(prog, bpf.Jump{Skip: 1}, bpf.RetConstant{Val: 0})
+	}
+	prog = append(prog, bpf.LoadConstant{Dst: bpf.RegA, Val: 0})
+	if len(filter) == 0 {
+		prog = append(prog, bpf.RetConstant{Val: 0x40000})
+	}
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		return nil, fmt.Errorf("cannot assemble the loopback filter: %w", err)
+	}
+	return append(raw, filter...), nil
 }
 
 // permissionHint turns "operation not permitted" into advice.

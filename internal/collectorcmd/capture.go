@@ -74,9 +74,10 @@ of the last successful insert.`
 
 func captureCommand(stderr io.Writer) *cli.Command {
 	return &cli.Command{
-		Name:        "capture",
-		Usage:       "capture DNS traffic live and insert the rows into ClickHouse",
-		Description: captureDescription,
+		Name:         "capture",
+		Usage:        "capture DNS traffic live and insert the rows into ClickHouse",
+		Description:  captureDescription,
+		OnUsageError: usageError,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "interface", Aliases: []string{"i"}, Usage: "interface to capture on (repeatable, or comma-separated; any = all)"},
 			&cli.StringFlag{Name: "source", Value: capture.SourceAfpacket, Usage: "afpacket (TPACKET_V3 rings with fanout) or pcap (libpcap)"},
@@ -163,6 +164,10 @@ func serverConfig(c *cli.Context) (sink.ServerConfig, error) {
 		}
 		cfg.TLS = t
 	}
+	// The URL's scheme and the compression are checked now, as the usage errors they are.
+	if _, err := cfg.Options(); err != nil {
+		return cfg, cli.Exit(err.Error(), 2)
+	}
 	return cfg, nil
 }
 
@@ -193,6 +198,14 @@ func runCapture(c *cli.Context, stderr io.Writer) error {
 	ports, err := dnswire.ParsePorts(c.String("ports"))
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
+	}
+	// Before the sink opens: a refusal here comes at once, not after --flush-timeout spent
+	// trying to send what an earlier run spooled.
+	if err := checkCaptureFlags(c); err != nil {
+		return err
+	}
+	if err := checkInterfaces(ifaces); err != nil {
+		return err
 	}
 	host := c.String("host")
 	if host == "" {
@@ -226,6 +239,14 @@ func runCapture(c *cli.Context, stderr io.Writer) error {
 		defer cancel()
 		return sk.Close(ctx)
 	}
+	// abandon closes the sink when the capture could not start: nothing was captured, so there
+	// is nothing of this run's to send, and what earlier runs spooled stays for the next one
+	// instead of holding the error back for --flush-timeout.
+	abandon := func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		sk.Close(ctx)
+	}
 	cp, err := capture.New(capture.Config{
 		Interfaces: ifaces, Source: c.String("source"), Workers: c.Int("workers"), RingBytes: c.Int("ring-mb") << 20,
 		Snaplen: c.Int("snaplen"), Filter: c.String("filter"), Ports: ports, Host: host,
@@ -233,7 +254,7 @@ func runCapture(c *cli.Context, stderr io.Writer) error {
 		Sink: sk, Logger: log,
 	})
 	if err != nil {
-		flush()
+		abandon()
 		return err
 	}
 	log.Info("sending rows to ClickHouse", "server", ch.Describe(), "spool", spoolDir, "host", host)
@@ -241,7 +262,7 @@ func runCapture(c *cli.Context, stderr io.Writer) error {
 	if addr := c.String("metrics-listen"); addr != "" {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			flush()
+			abandon()
 			return fmt.Errorf("cannot listen for metrics on %s: %w", addr, err)
 		}
 		mux := http.NewServeMux()
@@ -253,7 +274,7 @@ func runCapture(c *cli.Context, stderr io.Writer) error {
 	if f := c.String("cpuprofile"); f != "" {
 		stop, err := startCPUProfile(f)
 		if err != nil {
-			flush()
+			abandon()
 			return err
 		}
 		defer stop()
@@ -272,6 +293,67 @@ func runCapture(c *cli.Context, stderr io.Writer) error {
 	st := sk.Stats()
 	log.Info("collector stopped", "rows_sent", st.RowsSent["dns_messages"], "spooled_blocks", st.SpoolBlocks, "rows_dropped", st.DroppedRows())
 	return errors.Join(runErr, flushErr)
+}
+
+// Bounds of the capture's numeric flags.
+const (
+	maxWorkers  = 256  // PACKET_FANOUT groups held at most 256 sockets before Linux 5.9
+	maxPcapRing = 2047 // MiB: libpcap's buffer size is a C int
+)
+
+// outOfRange is the usage error (exit status 2) of a flag whose value is outside want.
+func outOfRange(flag string, got any, want, what string) error {
+	return cli.Exit(fmt.Sprintf("--%s %v: want %s (%s)", flag, got, want, what), 2)
+}
+
+// checkCaptureFlags refuses numeric flags outside their range, instead of the capture or the
+// sink quietly taking a default for them.
+func checkCaptureFlags(c *cli.Context) error {
+	if src := c.String("source"); src != capture.SourceAfpacket && src != capture.SourcePcap {
+		return cli.Exit(fmt.Sprintf("--source %q: want afpacket or pcap", src), 2)
+	}
+	if w := c.Int("workers"); c.IsSet("workers") && (w < 1 || w > maxWorkers) {
+		return outOfRange("workers", w, fmt.Sprintf("1 to %d", maxWorkers), "afpacket rings per interface; leave it out for min(4, CPUs)")
+	}
+	mb := c.Int("ring-mb")
+	if c.String("source") == capture.SourcePcap && (mb < 1 || mb > maxPcapRing) {
+		return outOfRange("ring-mb", mb, fmt.Sprintf("1 to %d with --source pcap", maxPcapRing), "MiB of capture buffer per interface; libpcap takes no more")
+	}
+	if mb < 1 {
+		return outOfRange("ring-mb", mb, "1 or more", "MiB of capture ring per interface")
+	}
+	if v := c.Int("batch-rows"); v < 1 {
+		return outOfRange("batch-rows", v, "1 or more", "rows per insert")
+	}
+	if v := c.Int("snaplen"); v < 1 {
+		return outOfRange("snaplen", v, "1 or more", "bytes kept of each packet")
+	}
+	if v := c.Int64("spool-mb"); v < 1 {
+		return outOfRange("spool-mb", v, "1 or more", "MiB of spool for blocks that wait for ClickHouse")
+	}
+	if d := c.Duration("batch-age"); d <= 0 {
+		return outOfRange("batch-age", d, "more than 0", "how old a block's first row may get before it is inserted")
+	}
+	if d := c.Duration("stats-interval"); d <= 0 {
+		return outOfRange("stats-interval", d, "more than 0", "capture_stats interval")
+	}
+	if d := c.Duration("flush-timeout"); d < 0 {
+		return outOfRange("flush-timeout", d, "0 or more", "how long to try sending on SIGTERM")
+	}
+	return nil
+}
+
+// checkInterfaces refuses an interface that does not exist (a typo) at once; "any" always does.
+func checkInterfaces(ifaces []string) error {
+	for _, name := range ifaces {
+		if name == "any" {
+			continue
+		}
+		if _, err := net.InterfaceByName(name); err != nil {
+			return cli.Exit(fmt.Sprintf("--interface %s: no such network interface here (see `ip link`, or use -i any): %v", name, err), 2)
+		}
+	}
+	return nil
 }
 
 // startCPUProfile starts a CPU profile into path and returns the function that ends it.

@@ -50,12 +50,17 @@ func newApp(stdout, stderr io.Writer) *cli.App {
   collector capture -i eth0 --clickhouse clickhouse://host:9000/db   live capture into ClickHouse`,
 		Writer:    stdout,
 		ErrWriter: stderr,
+		// Run reports errors and picks the exit status; without this, cli would print an
+		// ExitCoder's message itself, to os.Stderr, and exit the process there.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   usageError,
 		Commands: []*cli.Command{
 			captureCommand(stderr),
 			{
-				Name:      "read",
-				Usage:     "decode a capture file and print one line per DNS message",
-				ArgsUsage: "FILE",
+				Name:         "read",
+				Usage:        "decode a capture file and print one line per DNS message",
+				ArgsUsage:    "FILE",
+				OnUsageError: usageError,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "host", Usage: "capture point name (default: from the file name)"},
 					&cli.StringFlag{Name: "ports", Value: "53", Usage: "comma-separated ports that carry DNS"},
@@ -75,6 +80,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			},
 		},
 	}
+}
+
+// usageError makes a flag that does not parse a usage error (exit status 2), pointing at the
+// help rather than printing the whole of it.
+func usageError(c *cli.Context, err error, _ bool) error {
+	return cli.Exit(fmt.Sprintf("%v (see %s --help)", err, c.Command.HelpName), 2)
 }
 
 var readColumns = []string{"ts", "host", "src", "dst", "transport", "id", "qr", "opcode", "rcode", "qname", "qtype", "ancount", "size", "malformed"}
