@@ -78,7 +78,13 @@ var usageMessages = []struct {
 	re *regexp.Regexp
 	to func(m []string) string
 }{
-	{regexp.MustCompile(`^flag provided but not defined: -(.+)$`), func(m []string) string { return "unknown flag " + dashed(m[1]) }},
+	{regexp.MustCompile(`(?s)^flag provided but not defined: -(.+)$`), func(m []string) string {
+		if strings.ContainsAny(m[1], " \t\n") {
+			// No flag: an argument such as an SQL comment ("-- the worst hosts\nSELECT ...").
+			return `an argument that starts with "-" (an SQL comment?) is taken for a flag: put -- before it (analyzer sql -- "-- ...")`
+		}
+		return "unknown flag " + dashed(m[1])
+	}},
 	{regexp.MustCompile(`^flag needs an argument: -(.+)$`), func(m []string) string { return "flag " + dashed(m[1]) + " needs a value" }},
 	{regexp.MustCompile(`^invalid value (".*") for flag -([^:]+): (.*)$`), func(m []string) string {
 		return "invalid value " + m[1] + " for flag " + dashed(m[2]) + ": " + m[3]

@@ -28,6 +28,7 @@ func TestUsageErrors(t *testing.T) {
 		{"value that does not parse", []string{"report", "--worst", "abc"}, []string{`invalid value "abc" for flag --worst`, "analyzer report --help"}},
 		{"unknown subcommand", []string{"settings", "bogus"}, []string{`no command "bogus"`, "analyzer settings --help"}},
 		{"unknown command", []string{"bogus"}, []string{`no command "bogus"`, "analyzer --help"}},
+		{"query that starts with a comment", []string{"sql", "-- the worst\nSELECT 1"}, []string{"taken for a flag", "put -- before it", "analyzer sql --help"}},
 		{"missing argument", []string{"settings", "set", "match_window_ms"}, []string{"NAME VALUE"}},
 	}
 	for _, tc := range tests {
