@@ -3,6 +3,7 @@ package queries
 import (
 	"fmt"
 	"math"
+	"strconv"
 )
 
 // Setting is a tunable the views read from the dnsloss_settings table (the latest value set wins;
@@ -12,7 +13,21 @@ type Setting struct {
 	Default float64
 	Usage   string
 	Min     float64 // the smallest value that makes sense
+	Max     float64 // the largest value that makes sense (and that the views compute with)
 	Integer bool    // a count, not a duration
+}
+
+// Range is the values s takes, as README's table of settings writes them: "1 to 3600000".
+func (s Setting) Range() string {
+	return number(s.Min) + " to " + number(s.Max)
+}
+
+// number writes v as a user would: 5000000, not 5e+06; 1e+308, not 309 digits.
+func number(v float64) string {
+	if math.Abs(v) < 1e15 {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
 // Check says what is wrong with v as a value of s, or nil.
@@ -21,24 +36,35 @@ func (s Setting) Check(v float64) error {
 	case math.IsNaN(v) || math.IsInf(v, 0):
 		return fmt.Errorf("%s must be a finite number, not %v", s.Name, v)
 	case v < s.Min:
-		return fmt.Errorf("%s must be at least %v, not %v", s.Name, s.Min, v)
+		return fmt.Errorf("%s must be at least %s, not %s (it takes %s)", s.Name, number(s.Min), number(v), s.Range())
+	case v > s.Max:
+		return fmt.Errorf("%s must be at most %s, not %s (it takes %s)", s.Name, number(s.Max), number(v), s.Range())
 	case s.Integer && v != math.Trunc(v):
 		return fmt.Errorf("%s counts steps: a whole number, not %v", s.Name, v)
 	}
 	return nil
 }
 
-// Settings lists every tunable the views read, in the order README documents them.
+// Durations in milliseconds.
+const (
+	minute = 60 * 1000
+	hour   = 60 * minute
+	day    = 24 * hour
+)
+
+// Settings lists every tunable the views read, in the order README documents them. The maxima
+// are well past any resolver's timeouts, and keep the views' nanosecond arithmetic (Int64)
+// far from overflowing: a larger value would make every answer late, or the views fail.
 var Settings = []Setting{
-	{Name: "match_window_ms", Default: 10000, Usage: "how long a query waits for its response before it counts as unanswered", Min: 1},
-	{Name: "match_skew_ms", Default: 0.5, Usage: "how far a response may be stamped before its query and still match (clock skew between capture points)", Min: 0},
-	{Name: "retry_grid_ms", Default: 1000, Usage: "resolver timeouts are whole multiples of this (glibc and Go: seconds)", Min: 1},
-	{Name: "retry_jitter_ms", Default: 10, Usage: "how far a retry may be off the grid", Min: 0},
-	{Name: "retry_max_ms", Default: 31000, Usage: "the longest wait from an attempt to the retry or next name that follows it", Min: 1},
-	{Name: "lookup_next_name_ms", Default: 2, Usage: "how soon after a negative answer the stub's next name (search list) is sent", Min: 0},
-	{Name: "pair_window_ms", Default: 10, Usage: "A and AAAA from two sockets within this are one lookup (Go's resolver)", Min: 0},
-	{Name: "lookup_bucket_ms", Default: 120000, Usage: "lookups are linked within time buckets of this length; a longer lookup is cut", Min: 1000},
-	{Name: "suffix_min_support", Default: 2, Usage: "search-list steps needed before a suffix is inferred from the traffic", Min: 1, Integer: true},
+	{Name: "match_window_ms", Default: 10000, Usage: "how long a query waits for its response before it counts as unanswered", Min: 1, Max: hour},
+	{Name: "match_skew_ms", Default: 0.5, Usage: "how far a response may be stamped before its query and still match (clock skew between capture points)", Min: 0, Max: minute},
+	{Name: "retry_grid_ms", Default: 1000, Usage: "resolver timeouts are whole multiples of this (glibc and Go: seconds)", Min: 1, Max: minute},
+	{Name: "retry_jitter_ms", Default: 10, Usage: "how far a retry may be off the grid", Min: 0, Max: minute},
+	{Name: "retry_max_ms", Default: 31000, Usage: "the longest wait from an attempt to the retry or next name that follows it", Min: 1, Max: hour},
+	{Name: "lookup_next_name_ms", Default: 2, Usage: "how soon after a negative answer the stub's next name (search list) is sent", Min: 0, Max: minute},
+	{Name: "pair_window_ms", Default: 10, Usage: "A and AAAA from two sockets within this are one lookup (Go's resolver)", Min: 0, Max: minute},
+	{Name: "lookup_bucket_ms", Default: 120000, Usage: "lookups are linked within time buckets of this length; a longer lookup is cut", Min: 1000, Max: day},
+	{Name: "suffix_min_support", Default: 2, Usage: "search-list steps needed before a suffix is inferred from the traffic", Min: 1, Max: 1000000, Integer: true},
 }
 
 // LookupSetting returns the setting named name.

@@ -57,14 +57,14 @@ func TestSettingsCatalogue(t *testing.T) {
 	}
 }
 
-// TestSettingsInReadme: README's table of settings has every setting with its default.
+// TestSettingsInReadme: README's table of settings has every setting with its default and range.
 func TestSettingsInReadme(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range Settings {
-		row := fmt.Sprintf("| `%s` | %s |", s.Name, strconv.FormatFloat(s.Default, 'f', -1, 64))
+		row := fmt.Sprintf("| `%s` | %s | %s |", s.Name, strconv.FormatFloat(s.Default, 'f', -1, 64), s.Range())
 		if !strings.Contains(string(readme), row) {
 			t.Errorf("README lacks the row %q", row)
 		}
@@ -77,9 +77,13 @@ func TestSettingCheck(t *testing.T) {
 		if err := s.Check(s.Default); err != nil {
 			t.Errorf("default of %s refused: %v", s.Name, err)
 		}
+		if err := s.Check(s.Max); err != nil || !(s.Max > s.Default) {
+			t.Errorf("maximum of %s: %v (Check says %v), want a value above the default %v that Check accepts", s.Name, s.Max, err, s.Default)
+		}
 	}
 	window, _ := LookupSetting("match_window_ms")
 	support, _ := LookupSetting("suffix_min_support")
+	bucket, _ := LookupSetting("lookup_bucket_ms")
 	for _, tc := range []struct {
 		s    Setting
 		v    float64
@@ -89,6 +93,11 @@ func TestSettingCheck(t *testing.T) {
 		{window, math.Inf(1), "finite"},
 		{window, -5, "at least 1"},
 		{window, 0, "at least 1"},
+		{window, 1e308, "match_window_ms must be at most 3600000, not 1e+308 (it takes 1 to 3600000)"},
+		{window, 1e13, "at most 3600000"},
+		{window, 3600001, "at most 3600000, not 3600001"},
+		{bucket, 1e15, "lookup_bucket_ms must be at most 86400000"},
+		{support, 1e19, "at most 1000000"},
 		{support, 1.5, "whole number"},
 		{support, 0, "at least 1"},
 	} {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/dnsloss/dnsloss/internal/chstore"
 	"github.com/dnsloss/dnsloss/internal/chtest"
 	"github.com/dnsloss/dnsloss/internal/dnsrow"
 	"github.com/dnsloss/dnsloss/queries"
@@ -221,4 +222,27 @@ func TestLossByHostExcludesCaptureLoss(t *testing.T) {
 	if want := "5\t2\t2\t1\t0.3333\t1\n"; got != want {
 		t.Errorf("loss_by_host: got %q, want %q", got, want)
 	}
+}
+
+// TestSettingsAtTheirMaximum: the views compute with every setting at the largest value
+// `settings set` accepts: no overflow of the nanosecond arithmetic (an answer 3 s after its query
+// stays answered) and no conversion error.
+func TestSettingsAtTheirMaximum(t *testing.T) {
+	s := chtest.Fresh(t)
+	chtest.Insert(t, s, []dnsrow.Message{
+		msg("h", 0, 0, 1, 1000, "a.example", 1, 0),
+		msg("h", 3*sec, 1, 1, 1000, "a.example", 1, 0),
+		msg("h", 60*sec, 0, 2, 1001, "z.example", 1, 0),
+	})
+	for _, st := range queries.Settings {
+		chtest.Query(t, s, `INSERT INTO dnsloss_settings (name, value) VALUES ({n:String}, {v:Float64})`,
+			chstore.Params{"n": st.Name, "v": strconv.FormatFloat(st.Max, 'f', -1, 64)})
+	}
+	if got := chtest.Query(t, s, `SELECT outcome FROM dns_transactions WHERE qname = 'a.example'`, nil); got != "answered\n" {
+		t.Errorf("a.example with every setting at its maximum: got %q, want answered", got)
+	}
+	if got := chtest.Query(t, s, `SELECT count() FROM dns_lookups`, nil); got != "2\n" {
+		t.Errorf("dns_lookups with every setting at its maximum: got %q rows, want 2", got)
+	}
+	chtest.Query(t, s, `SELECT * FROM loss_by_host`, nil)
 }

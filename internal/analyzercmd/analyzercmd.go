@@ -27,9 +27,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	app := newApp(stdout, stderr)
 	unknown := false
 	app.CommandNotFound = func(c *cli.Context, name string) {
-		fmt.Fprintf(stderr, "analyzer: no command %q (see analyzer --help)\n", name)
+		fmt.Fprintf(stderr, "analyzer: no command %q (see %s --help)\n", name, helpName(c))
 		unknown = true
 	}
+	// Usage errors are one line and exit status 2 (README), not the whole help and 1; and an
+	// exit error comes back here to be printed, not printed and os.Exit-ed inside the cli package.
+	app.OnUsageError = usageError
+	forEachCommand(app.Commands, func(cmd *cli.Command) { cmd.OnUsageError = usageError })
+	app.ExitErrHandler = func(*cli.Context, error) {}
 	defer func() {
 		if unknown {
 			code = 2
@@ -53,6 +58,62 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 }
 
 const defaultDB = "./dnsloss-data"
+
+// usageError is the command line parser's complaint (an unknown flag, a flag without its value,
+// a value that does not parse) as one line that says where the help is, with exit status 2.
+func usageError(c *cli.Context, err error, _ bool) error {
+	msg := err.Error()
+	for _, r := range usageMessages {
+		if m := r.re.FindStringSubmatch(msg); m != nil {
+			msg = r.to(m)
+			break
+		}
+	}
+	return cli.Exit(fmt.Sprintf("%s (see %s --help)", msg, helpName(c)), 2)
+}
+
+// usageMessages rewrite the flag package's messages (the whole of each), which name a flag with
+// one dash (-db).
+var usageMessages = []struct {
+	re *regexp.Regexp
+	to func(m []string) string
+}{
+	{regexp.MustCompile(`(?s)^flag provided but not defined: -(.+)$`), func(m []string) string {
+		if strings.ContainsAny(m[1], " \t\n") {
+			// No flag: an argument such as an SQL comment ("-- the worst hosts\nSELECT ...").
+			return `an argument that starts with "-" (an SQL comment?) is taken for a flag: put -- before it (analyzer sql -- "-- ...")`
+		}
+		return "unknown flag " + dashed(m[1])
+	}},
+	{regexp.MustCompile(`^flag needs an argument: -(.+)$`), func(m []string) string { return "flag " + dashed(m[1]) + " needs a value" }},
+	{regexp.MustCompile(`^invalid value (".*") for flag -([^:]+): (.*)$`), func(m []string) string {
+		return "invalid value " + m[1] + " for flag " + dashed(m[2]) + ": " + m[3]
+	}},
+}
+
+// dashed writes a flag's name as the help does: -f, --format.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// helpName is the command line that shows the help of c's command: "analyzer settings".
+func helpName(c *cli.Context) string {
+	if c != nil && c.Command != nil && c.Command.HelpName != "" {
+		return c.Command.HelpName
+	}
+	return "analyzer"
+}
+
+// forEachCommand calls fn for every command and subcommand in cmds.
+func forEachCommand(cmds []*cli.Command, fn func(*cli.Command)) {
+	for _, cmd := range cmds {
+		fn(cmd)
+		forEachCommand(cmd.Subcommands, fn)
+	}
+}
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	dbFlag := &cli.StringFlag{
@@ -114,7 +175,8 @@ stub-resolver lookup), loss_by_host. Failed lookups, one line each: analyzer loo
 				Name:      "sql",
 				Usage:     "run a query and print its result",
 				ArgsUsage: "QUERY",
-				Description: `Runs one SQL statement against the store. Tables: dns_messages, capture_stats;
+				Description: `Runs one SQL statement against the store (a QUERY of several, separated by ';', is refused:
+run each with its own analyzer sql). Tables: dns_messages, capture_stats;
 views: dns_transactions, dns_lookups, loss_by_host. Pass values with --param name=value and refer to them
 as {name:Type} in the query, e.g.
   analyzer sql --param n=www.example.com "SELECT * FROM dns_transactions WHERE qname = {n:String}"`,
@@ -131,6 +193,10 @@ as {name:Type} in the query, e.g.
 						}
 						return cli.Exit("sql takes one QUERY argument (quote it)", 2)
 					}
+					query := c.Args().First()
+					if strings.TrimSpace(query) == "" {
+						return cli.Exit(`QUERY is empty: give one SQL statement, e.g. analyzer sql "SELECT count() FROM dns_messages"`, 2)
+					}
 					params := chstore.Params{}
 					for _, p := range c.StringSlice("param") {
 						k, v, ok := strings.Cut(p, "=")
@@ -140,7 +206,10 @@ as {name:Type} in the query, e.g.
 						params[k] = v
 					}
 					return withStore(c, func(ctx context.Context, s chstore.Store) error {
-						out, err := s.Query(ctx, c.Args().First(), params, c.String("format"))
+						if err := oneStatement(ctx, s, query); err != nil {
+							return err
+						}
+						out, err := s.Query(ctx, query, params, c.String("format"))
 						if err != nil {
 							return unknownFormat(err, c.String("format"))
 						}
@@ -293,16 +362,41 @@ func ingestFiles(ctx context.Context, c *cli.Context, s chstore.Store, stderr io
 	if c.Bool("quiet") {
 		opt.Progress = nil
 	}
-	for _, path := range c.Args().Slice() {
+	files := c.Args().Slice()
+	for i, path := range files {
 		res, err := ingest.File(ctx, s, path, opt)
 		if err != nil {
-			return err
+			return notIngested(err, path, files[i+1:])
 		}
 		if res.Skipped && opt.Progress != nil {
 			fmt.Fprintf(stderr, "ingest %s: already in the store for host %s; skipped (use --replace to ingest it again)\n", path, res.Host)
 		}
 	}
 	return nil
+}
+
+// notIngested adds to err, the error that stopped an ingest at path, the files after it that were
+// not ingested, and that it is safe to run the ingest again (a file ingested is skipped then,
+// and one cut short is ingested again from the start).
+func notIngested(err error, path string, rest []string) error {
+	if len(rest) == 0 {
+		return err
+	}
+	const listed = 10
+	names := make([]string, 0, listed+1)
+	for i, f := range rest {
+		if i == listed {
+			names = append(names, fmt.Sprintf("and %d more", len(rest)-listed))
+			break
+		}
+		names = append(names, strconv.Quote(f))
+	}
+	files := "1 file was"
+	if len(rest) > 1 {
+		files = fmt.Sprintf("%d files were", len(rest))
+	}
+	return fmt.Errorf("%w; stopped there: %s not ingested: %s (run the same ingest again once %q is fixed or left out: the files already in the store are skipped)",
+		err, files, strings.Join(names, ", "), path)
 }
 
 // flagsFirst refuses arguments that look like flags after the first positional argument: the
@@ -324,6 +418,18 @@ func noArgs(c *cli.Context) error {
 			return err
 		}
 		return cli.Exit(fmt.Sprintf("%s takes no arguments, got %q", c.Command.Name, c.Args().First()), 2)
+	}
+	return nil
+}
+
+// oneStatement refuses a query of several statements: the embedded engine (and analyzer serve)
+// would run them all, and when one fails print nothing though the ones before it have run; a
+// ClickHouse server refuses them with the parser's error. The engine's own parser decides (it
+// knows a ';' in a string or a comment); what else it finds wrong is left to the query itself.
+func oneStatement(ctx context.Context, s chstore.Store, query string) error {
+	_, err := s.Query(ctx, "SELECT formatQuery({q:String})", chstore.Params{"q": query}, "TSV")
+	if err != nil && strings.Contains(err.Error(), "Multi-statements are not allowed") {
+		return cli.Exit("QUERY holds several SQL statements (separated by ';'): sql runs one; run each with its own analyzer sql", 2)
 	}
 	return nil
 }

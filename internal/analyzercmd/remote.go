@@ -32,6 +32,9 @@ func remoteFlags() []cli.Flag {
 
 // openStore opens the server named by --clickhouse, or else the embedded engine in --db.
 func openStore(c *cli.Context) (chstore.Store, error) {
+	if err := checkStoreFlags(c); err != nil {
+		return nil, err
+	}
 	raw := c.String("clickhouse")
 	if raw == "" {
 		return openEmbedded(c.String("db"))
@@ -64,4 +67,48 @@ func applySchema(ctx context.Context, s chstore.Store) error {
 		return err
 	}
 	return queries.ApplyViews(ctx, s)
+}
+
+// checkStoreFlags refuses flags that name no store, or two: an empty --db (the engine would make
+// its store in the current directory), and --db with --clickhouse (one of them would be ignored),
+// unless only $DNSLOSS_DB sets the one and the command line the other: that says which is meant,
+// and $DNSLOSS_DB not being used is said on stderr.
+func checkStoreFlags(c *cli.Context) error {
+	db := flagSource(c, "db", "DNSLOSS_DB")
+	if c.String("clickhouse") != "" {
+		if c.IsSet("db") && c.String("db") != "" {
+			ch := flagSource(c, "clickhouse", "DNSLOSS_CLICKHOUSE")
+			if strings.HasPrefix(db, "$") && !strings.HasPrefix(ch, "$") {
+				// The command line asks for the server; the environment's store is only a default.
+				fmt.Fprintf(c.App.ErrWriter, "analyzer: %s is not used: --clickhouse is given\n", db)
+				return nil
+			}
+			return cli.Exit(fmt.Sprintf("%s and %s both given: a command works on the embedded engine in --db or on the server of --clickhouse, not both; %s or %s",
+				db, ch, leaveOut(db), leaveOut(ch)), 2)
+		}
+		return nil
+	}
+	if strings.TrimSpace(c.String("db")) == "" {
+		if strings.HasPrefix(db, "$") {
+			return cli.Exit(fmt.Sprintf("%s is empty: set it to the store's data directory, or unset it for %s", db, defaultDB), 2)
+		}
+		return cli.Exit(fmt.Sprintf("--db is empty: give the store's data directory (e.g. --db %s), or leave --db out for %s", defaultDB, defaultDB), 2)
+	}
+	return nil
+}
+
+// flagSource names where the value of a global flag came from: "--db", or "$DNSLOSS_DB".
+func flagSource(c *cli.Context, name, env string) string {
+	if v, ok := os.LookupEnv(env); ok && v == c.String(name) {
+		return "$" + env
+	}
+	return "--" + name
+}
+
+// leaveOut says how to drop a value given by flagSource's source.
+func leaveOut(source string) string {
+	if env, ok := strings.CutPrefix(source, "$"); ok {
+		return "unset " + env
+	}
+	return "leave " + source + " out"
 }

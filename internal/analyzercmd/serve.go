@@ -41,6 +41,9 @@ With a password (DNSLOSS_SERVE_PASSWORD or --password-file) clients must authent
 			if c.String("clickhouse") != "" {
 				return cli.Exit("serve serves the embedded engine in --db; it takes no --clickhouse", 2)
 			}
+			if err := checkStoreFlags(c); err != nil {
+				return err
+			}
 			password := os.Getenv("DNSLOSS_SERVE_PASSWORD")
 			if f := c.String("password-file"); f != "" {
 				b, err := os.ReadFile(f)
