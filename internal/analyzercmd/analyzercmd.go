@@ -368,7 +368,11 @@ func ingestFiles(ctx context.Context, c *cli.Context, s chstore.Store, stderr io
 		if err != nil {
 			return notIngested(err, path, files[i+1:])
 		}
-		if res.Skipped && opt.Progress != nil {
+		switch {
+		case opt.Progress == nil || !res.Skipped:
+		case res.DuplicateOf != "":
+			fmt.Fprintf(stderr, "ingest %s: the same packets as %s, already in the store for host %s; not stored twice\n", path, res.DuplicateOf, res.Host)
+		default:
 			fmt.Fprintf(stderr, "ingest %s: already in the store for host %s; skipped (use --replace to ingest it again)\n", path, res.Host)
 		}
 	}

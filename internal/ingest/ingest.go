@@ -2,7 +2,9 @@
 // streamed to the store as Native blocks, and the file's counters go to capture_stats.
 //
 // Ingesting a file replaces what an earlier ingest of the same (host, file) left, so a run that
-// was interrupted half-way never leaves duplicates behind.
+// was interrupted half-way never leaves duplicates behind. A file is known by its path, checked
+// against its contents: one that changed since it was ingested is refused rather than skipped,
+// and a copy of an ingested file under another path is not stored twice.
 package ingest
 
 import (
@@ -36,9 +38,12 @@ type Options struct {
 type Result struct {
 	Path    string
 	Host    string
-	Skipped bool // already in the store and Options.Replace was false
-	Stats   dnswire.Stats
-	Packets int64
+	Skipped bool // already in the store and Options.Replace was false, or DuplicateOf is set
+	// DuplicateOf is the file already in the store for the same host that holds the same packets
+	// (first and last timestamps, packet and message counts); this file's rows were not kept.
+	DuplicateOf string
+	Stats       dnswire.Stats
+	Packets     int64
 	// BadRecords counts capture records the reader skipped as inconsistent.
 	BadRecords int
 	// ReadError is a non-fatal problem reading the file (e.g. a cut-short last record); what was
@@ -85,31 +90,21 @@ func File(ctx context.Context, store chstore.Store, path string, opt Options) (R
 
 	key := chstore.Params{"h": res.Host, "s": source}
 	if !opt.Replace {
-		out, err := store.Query(ctx, "SELECT count() FROM capture_stats WHERE host = {h:String} AND source = {s:String}", key, "TSV")
+		out, err := store.Query(ctx, `SELECT count(), toUnixTimestamp64Nano(min(start_ts)), toUnixTimestamp64Nano(max(end_ts))
+			FROM capture_stats WHERE host = {h:String} AND source = {s:String}`, key, "TSV")
 		if err != nil {
 			return res, fmt.Errorf("cannot check whether %q was ingested before: %w", path, err)
 		}
-		if strings.TrimSpace(string(out)) != "0" {
+		if f := strings.Fields(string(out)); len(f) == 3 && f[0] != "0" {
+			if err := unchanged(path, res.Host, f[1], f[2]); err != nil {
+				return res, err
+			}
 			res.Skipped = true
 			return res, nil
 		}
 	}
-	// Remove what an earlier (possibly interrupted) ingest of this file left. The capture_stats
-	// row goes first: it is what says the file is in the store, so an ingest interrupted between
-	// the two deletes leaves rows that the next one removes, never a file that counts as
-	// ingested without its rows. A DELETE can wait up to a second or more for the table's
-	// background merges, so it runs only where a count (cheap: host leads the sort key) finds rows.
-	for _, t := range []string{"capture_stats", "dns_messages"} {
-		out, err := store.Query(ctx, "SELECT count() FROM "+t+" WHERE host = {h:String} AND source = {s:String}", key, "TSV")
-		if err != nil {
-			return res, fmt.Errorf("cannot check for an earlier ingest of %q in %s: %w", path, t, err)
-		}
-		if strings.TrimSpace(string(out)) == "0" {
-			continue
-		}
-		if err := store.Exec(ctx, "DELETE FROM "+t+" WHERE host = {h:String} AND source = {s:String}", key); err != nil {
-			return res, fmt.Errorf("cannot remove an earlier ingest of %q from %s: %w", path, t, err)
-		}
+	if err := remove(ctx, store, path, key); err != nil {
+		return res, err
 	}
 
 	dec := dnswire.NewDecoder(dnswire.Config{Ports: opt.Ports, Host: res.Host, Source: source})
@@ -193,12 +188,95 @@ func File(ctx context.Context, store chstore.Store, path string, opt Options) (R
 	if res.Stats.DNSMessages == 0 && linkErr != nil {
 		return res, linkErr
 	}
+	// A copy of a file already in the store (another path, the same packets) is not kept: its
+	// rows would count every attempt twice. Checked before its capture_stats row is written, so
+	// that an ingest interrupted here leaves rows the next one removes.
+	res.DuplicateOf, err = duplicateOf(ctx, store, res, source, firstTS, lastTS)
+	if err != nil {
+		return res, err
+	}
+	if res.DuplicateOf != "" {
+		res.Skipped = true
+		return res, remove(ctx, store, path, key)
+	}
 	if err := recordStats(ctx, store, res, source, firstTS, lastTS); err != nil {
 		return res, err
 	}
 	res.Elapsed = time.Since(start)
 	prog.done(res)
 	return res, nil
+}
+
+// remove deletes what an earlier (possibly interrupted) ingest of the file left. The
+// capture_stats row goes first: it is what says the file is in the store, so an ingest
+// interrupted between the two deletes leaves rows that the next one removes, never a file that
+// counts as ingested without its rows. A DELETE can wait up to a second or more for the table's
+// background merges, so it runs only where a count (cheap: host leads the sort key) finds rows.
+func remove(ctx context.Context, store chstore.Store, path string, key chstore.Params) error {
+	for _, t := range []string{"capture_stats", "dns_messages"} {
+		out, err := store.Query(ctx, "SELECT count() FROM "+t+" WHERE host = {h:String} AND source = {s:String}", key, "TSV")
+		if err != nil {
+			return fmt.Errorf("cannot check for an earlier ingest of %q in %s: %w", path, t, err)
+		}
+		if strings.TrimSpace(string(out)) == "0" {
+			continue
+		}
+		if err := store.Exec(ctx, "DELETE FROM "+t+" WHERE host = {h:String} AND source = {s:String}", key); err != nil {
+			return fmt.Errorf("cannot remove an earlier ingest of %q from %s: %w", path, t, err)
+		}
+	}
+	return nil
+}
+
+// unchanged checks that the file at path is still the one ingested from it: its first packet
+// lies within the packets stored from it, first and last (nanoseconds, as text). A capture
+// written anew under the same name (a capture tool restarted) would otherwise be skipped, and
+// its packets never stored.
+func unchanged(path, host, first, last string) error {
+	lo, err1 := strconv.ParseInt(first, 10, 64)
+	hi, err2 := strconv.ParseInt(last, 10, 64)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	rd, err := pcapread.Open(path)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	var pkt pcapread.Packet
+	for {
+		err := rd.Next(&pkt)
+		if errors.Is(err, pcapread.ErrBadPacket) {
+			continue
+		}
+		if err != nil {
+			return nil // no packet to compare: as before, the path decides
+		}
+		break
+	}
+	if pkt.TS >= lo && pkt.TS <= hi {
+		return nil
+	}
+	ts := func(ns int64) string { return time.Unix(0, ns).UTC().Format("2006-01-02 15:04:05.000000000Z") }
+	return fmt.Errorf("%q was ingested before for host %s, but it has changed since: its first packet (%s) is not among the packets stored from it (%s to %s); "+
+		"give --replace to replace the earlier rows with it, or ingest it under another file name to keep both", path, host, ts(pkt.TS), ts(lo), ts(hi))
+}
+
+// duplicateOf returns the file already in the store for the host of res that holds the same
+// packets as the file just read from source: the same first and last timestamps and the same
+// packet and DNS message counts. "" when there is none.
+func duplicateOf(ctx context.Context, store chstore.Store, res Result, source string, first, last int64) (string, error) {
+	c := CaptureStats(res.Stats, res.BadRecords)
+	out, err := store.Query(ctx, `SELECT source FROM capture_stats
+		WHERE host = {h:String} AND source != {s:String} AND iface = ''
+			AND toUnixTimestamp64Nano(start_ts) = {first:Int64} AND toUnixTimestamp64Nano(end_ts) = {last:Int64}
+			AND packets = {packets:UInt64} AND packets > 0 AND dns_messages = {dns:UInt64}
+		ORDER BY source LIMIT 1`, chstore.Params{"h": res.Host, "s": source, "first": strconv.FormatInt(first, 10),
+		"last": strconv.FormatInt(last, 10), "packets": strconv.FormatUint(c["packets"], 10), "dns": strconv.FormatUint(c["dns_messages"], 10)}, "TSVRaw")
+	if err != nil {
+		return "", fmt.Errorf("cannot check whether %q is a copy of a file in the store: %w", res.Path, err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // CaptureStats maps a decoder's counters (and the records the reader skipped) onto the counter
