@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,8 +14,20 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first interrupt stops the command at its next step; a statement already running
+		// in the embedded engine cannot be cancelled and may take a while, so a second one quits
+		// at once (what an interrupted ingest or report leaves is cleaned up by the next run).
+		<-sig
+		cancel()
+		fmt.Fprintln(os.Stderr, "analyzer: interrupted; stopping once the running statement returns (interrupt again to quit now)")
+		<-sig
+		os.Exit(130)
+	}()
 	code := analyzercmd.Run(ctx, os.Args, os.Stdout, os.Stderr)
-	stop()
+	signal.Stop(sig)
 	os.Exit(code)
 }
