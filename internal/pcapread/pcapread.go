@@ -70,6 +70,7 @@ type Reader struct {
 	counter *countingReader
 	size    int64
 	gz      *gzip.Reader
+	gzCut   *cutReader // the gzip stream, which tells a cut .gz from a cut capture inside it
 	r       *bufio.Reader
 
 	ng       bool
@@ -83,6 +84,21 @@ type Reader struct {
 	packets  int64
 	done     bool
 	compress bool
+}
+
+// cutReader notes whether the gzip stream it reads ended in the middle (io.ErrUnexpectedEOF from
+// the decompressor), as opposed to a complete stream holding a capture cut short.
+type cutReader struct {
+	r   io.Reader
+	cut bool
+}
+
+func (c *cutReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		c.cut = true
+	}
+	return n, err
 }
 
 type countingReader struct {
@@ -133,7 +149,8 @@ func NewReader(rd io.Reader, name string, size int64) (*Reader, error) {
 			return nil, fmt.Errorf("cannot open capture %q: gzip header: %w", name, err)
 		}
 		r.gz.Multistream(true)
-		r.r = bufio.NewReaderSize(r.gz, 64<<10)
+		r.gzCut = &cutReader{r: r.gz}
+		r.r = bufio.NewReaderSize(r.gzCut, 64<<10)
 		magic, err = r.r.Peek(4)
 	}
 	if len(magic) < 4 {
@@ -204,6 +221,10 @@ func (r *Reader) readFull(b []byte, what string) error {
 	}
 	if n == 0 && errors.Is(err, io.EOF) {
 		return io.EOF
+	}
+	if r.gzCut != nil && r.gzCut.cut {
+		return fmt.Errorf("capture %q: the gzip-compressed data ends early, in %s, after %d packets (the .gz file is incomplete: still being written, or cut short by a copy): %w",
+			r.name, what, r.packets, ErrTruncatedFile)
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("capture %q: %s is cut short after %d packets (%d of %d bytes present): %w",

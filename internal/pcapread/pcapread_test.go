@@ -92,6 +92,42 @@ func TestTruncatedFile(t *testing.T) {
 	}
 }
 
+// TestTruncatedGzip tells a .gz file cut short (the gzip stream ends early) from a complete gzip
+// stream holding a capture cut short: the packets before the cut are read either way.
+func TestTruncatedGzip(t *testing.T) {
+	capture, err := os.ReadFile("testdata/kbandla_dpkt__truncated_dns_2.pcap") // 1 packet, then a cut record header
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := capture[:len(capture)-7] // the packet, without the cut header
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"gzip cut", gz(whole)[:len(gz(whole))-12], "the gzip-compressed data ends early"},
+		{"capture cut inside a whole gzip", gz(capture), "the last record header is cut short after 1 packets (7 of 16 bytes present)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".pcap.gz")
+			if err := os.WriteFile(path, tc.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			var p Packet
+			errs := []error{r.Next(&p), r.Next(&p)}
+			if errs[0] != nil || !errors.Is(errs[1], ErrTruncatedFile) || !strings.Contains(errs[1].Error(), tc.want) {
+				t.Errorf("got %v, want nil and ErrTruncatedFile saying %q", errs, tc.want)
+			}
+		})
+	}
+}
+
 func TestPcapngInterfaces(t *testing.T) {
 	r, err := Open("testdata/zeek_zeek__pcapng-multi-interface.pcapng")
 	if err != nil {
