@@ -72,6 +72,10 @@ func open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := detachStdin(); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	saved := saveSignalHandlers()
 	conn, err := chdbpurego.NewConnectionFromConnString(abs)
 	restoreSignalHandlers(saved)
@@ -86,6 +90,24 @@ func open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("cannot configure the embedded engine in %q: %w", dir, err)
 	}
 	return s, nil
+}
+
+// detachStdin points the process's file descriptor 0 at /dev/null before the engine starts. The
+// engine takes whatever waits on stdin as the data of an INSERT (clickhouse-local's way): with a
+// pipe on stdin every insert failed ("Cannot read all data", or "both inlined and external data"
+// for an INSERT ... VALUES), and the engine swallowed the pipe, so a shell loop such as
+// `while read f; do analyzer ingest "$f"; done < list` stopped after its first file. Nothing in
+// this project reads stdin.
+func detachStdin() error {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return fmt.Errorf("cannot detach stdin from the embedded engine: %w", err)
+	}
+	defer null.Close()
+	if err := syscall.Dup3(int(null.Fd()), 0, 0); err != nil {
+		return fmt.Errorf("cannot detach stdin from the embedded engine: %w", err)
+	}
+	return nil
 }
 
 // NoDeduplication is the engine's session default for inserts: the tables keep a deduplication
