@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -301,6 +302,17 @@ const (
 	maxPcapRing = 2047 // MiB: libpcap's buffer size is a C int
 )
 
+// maxRingMB is the largest --ring-mb for afpacket: a quarter of the machine's memory (the ring is
+// locked kernel memory; a ring of 1 TB ran the machine out of memory and the OOM killer took
+// other processes first). 0 when the memory size is unknown.
+func maxRingMB() int {
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		return 0
+	}
+	return int(uint64(si.Totalram) * uint64(si.Unit) / 4 >> 20)
+}
+
 // outOfRange is the usage error (exit status 2) of a flag whose value is outside want.
 func outOfRange(flag string, got any, want, what string) error {
 	return cli.Exit(fmt.Sprintf("--%s %v: want %s (%s)", flag, got, want, what), 2)
@@ -319,8 +331,12 @@ func checkCaptureFlags(c *cli.Context) error {
 	if c.String("source") == capture.SourcePcap && (mb < 1 || mb > maxPcapRing) {
 		return outOfRange("ring-mb", mb, fmt.Sprintf("1 to %d with --source pcap", maxPcapRing), "MiB of capture buffer per interface; libpcap takes no more")
 	}
-	if mb < 1 {
-		return outOfRange("ring-mb", mb, "1 or more", "MiB of capture ring per interface")
+	if max := maxRingMB(); mb < 1 || (max > 0 && mb > max) {
+		want := "1 or more"
+		if max > 0 {
+			want = fmt.Sprintf("1 to %d", max)
+		}
+		return outOfRange("ring-mb", mb, want, "MiB of capture ring per interface, kernel memory that cannot be swapped: at most a quarter of this machine's memory")
 	}
 	if v := c.Int("batch-rows"); v < 1 {
 		return outOfRange("batch-rows", v, "1 or more", "rows per insert")

@@ -24,8 +24,14 @@ import (
 )
 
 // Run runs the collector with args (args[0] is the program name) and returns the exit status.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	app := newApp(stdout, stderr)
+	// An unknown command is a usage error (exit status 2), as in the analyzer: the cli package
+	// says "No help topic" and exits 3, which here means a --fail-if threshold was crossed.
+	app.CommandNotFound = func(c *cli.Context, name string) {
+		fmt.Fprintf(stderr, "collector: no command %q (see collector --help)\n", name)
+		code = 2
+	}
 	if err := app.RunContext(ctx, args); err != nil {
 		var ec cli.ExitCoder
 		if errors.As(err, &ec) {
@@ -37,7 +43,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "collector:", err)
 		return 1
 	}
-	return 0
+	return code
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {

@@ -24,8 +24,10 @@ func TestCaptureRefusesBadFlags(t *testing.T) {
 		{[]string{"--workers", "-1"}, []string{"--workers -1", "1 to 256"}},
 		{[]string{"--workers", "0"}, []string{"--workers 0", "1 to 256"}},
 		{[]string{"--workers", "257"}, []string{"--workers 257", "1 to 256"}},
-		{[]string{"--ring-mb", "0"}, []string{"--ring-mb 0", "1 or more"}},
-		{[]string{"--ring-mb", "-64"}, []string{"--ring-mb -64", "1 or more"}},
+		{[]string{"--ring-mb", "0"}, []string{"--ring-mb 0", "want 1 to "}},
+		{[]string{"--ring-mb", "-64"}, []string{"--ring-mb -64", "want 1 to "}},
+		// 1 PiB of ring: more than any machine here has (the ring is locked kernel memory)
+		{[]string{"--ring-mb", "1073741824"}, []string{"--ring-mb 1073741824", "want 1 to ", "a quarter of this machine's memory"}},
 		{[]string{"--source", "pcap", "--ring-mb", "4096"}, []string{"--ring-mb 4096", "1 to 2047 with --source pcap"}},
 		{[]string{"--batch-rows", "0"}, []string{"--batch-rows 0", "1 or more"}},
 		{[]string{"--batch-rows", "-5"}, []string{"--batch-rows -5", "1 or more"}},
@@ -124,5 +126,15 @@ func TestCaptureStartFailureKeepsSpool(t *testing.T) {
 	}
 	if after, _ := filepath.Glob(filepath.Join(spool, "*.block")); len(after) != 1 {
 		t.Errorf("spooled blocks after the failed start: %v, want the one kept", after)
+	}
+}
+
+// TestUnknownCommand: an unknown command is a usage error, exit 2 (the cli package's own answer
+// was exit 3, the status of a crossed --fail-if threshold).
+func TestUnknownCommand(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := Run(context.Background(), []string{"collector", "bogus"}, &stdout, &stderr)
+	if want := "collector: no command \"bogus\" (see collector --help)\n"; code != 2 || stderr.String() != want {
+		t.Errorf("got exit %d, stderr %q, want 2, %q", code, stderr.String(), want)
 	}
 }
