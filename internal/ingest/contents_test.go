@@ -2,11 +2,15 @@ package ingest_test
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/dnsloss/dnsloss/internal/chstore"
 	"github.com/dnsloss/dnsloss/internal/chtest"
 	"github.com/dnsloss/dnsloss/internal/ingest"
 )
@@ -75,5 +79,65 @@ func TestFileContents(t *testing.T) {
 	// the unchanged file again: skipped, as before
 	if res, err := ingest.File(ctx, s, a, ingest.Options{}); err != nil || !res.Skipped || res.DuplicateOf != "" {
 		t.Errorf("unchanged file: got %+v, %v, want skipped", res, err)
+	}
+
+	// A file that grew since it was ingested (a capture still being written): its first packet is
+	// the one stored, its later packets are new.
+	c := filepath.Join(dir, "c", "growing.pcap")
+	whole, err := os.ReadFile(baseline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(c), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c, firstRecords(t, whole, 40), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ingest.File(ctx, s, c, ingest.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c, whole, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ingest.File(ctx, s, c, ingest.Options{})
+	if err == nil || !strings.Contains(err.Error(), "it holds 86 packets") || !strings.Contains(err.Error(), "the store 40 packets") {
+		t.Errorf("grown file: got error %v, want one saying it holds 86 packets and the store 40", err)
+	}
+}
+
+// firstRecords returns the pcap file b cut after its first n records (little-endian pcap).
+func firstRecords(t *testing.T, b []byte, n int) []byte {
+	t.Helper()
+	if binary.LittleEndian.Uint32(b) != 0xa1b2c3d4 {
+		t.Fatal("want a little-endian microsecond pcap")
+	}
+	off := 24
+	for i := 0; i < n; i++ {
+		off += 16 + int(binary.LittleEndian.Uint32(b[off+8:]))
+	}
+	return b[:off]
+}
+
+// cancelOnInsert is a store on which Ctrl-C arrives as the rows start to stream.
+type cancelOnInsert struct {
+	chstore.Store
+	cancel context.CancelFunc
+}
+
+func (s cancelOnInsert) InsertNative(ctx context.Context, table, columns string, write func(w io.Writer) error) error {
+	s.cancel()
+	return s.Store.InsertNative(ctx, table, columns, write)
+}
+
+// TestInterruptedSays: an interrupted ingest says that the rows stored so far stay until the
+// same ingest runs again.
+func TestInterruptedSays(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := ingest.File(ctx, cancelOnInsert{chtest.Fresh(t), cancel}, baseline, ingest.Options{})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") || !strings.Contains(err.Error(), "until the same ingest runs again") ||
+		!errors.Is(err, context.Canceled) {
+		t.Errorf("got %v, want it to say the ingest was interrupted and what to do, wrapping context.Canceled", err)
 	}
 }

@@ -3,8 +3,9 @@
 //
 // Ingesting a file replaces what an earlier ingest of the same (host, file) left, so a run that
 // was interrupted half-way never leaves duplicates behind. A file is known by its path, checked
-// against its contents: one that changed since it was ingested is refused rather than skipped,
-// and a copy of an ingested file under another path is not stored twice.
+// against its contents (packet count, first and last timestamps): one that changed since it was
+// ingested is refused rather than skipped, and a copy of an ingested file under another path is
+// not stored twice.
 package ingest
 
 import (
@@ -90,13 +91,13 @@ func File(ctx context.Context, store chstore.Store, path string, opt Options) (R
 
 	key := chstore.Params{"h": res.Host, "s": source}
 	if !opt.Replace {
-		out, err := store.Query(ctx, `SELECT count(), toUnixTimestamp64Nano(min(start_ts)), toUnixTimestamp64Nano(max(end_ts))
+		out, err := store.Query(ctx, `SELECT count(), sum(packets), toUnixTimestamp64Nano(min(start_ts)), toUnixTimestamp64Nano(max(end_ts))
 			FROM capture_stats WHERE host = {h:String} AND source = {s:String}`, key, "TSV")
 		if err != nil {
 			return res, fmt.Errorf("cannot check whether %q was ingested before: %w", path, err)
 		}
-		if f := strings.Fields(string(out)); len(f) == 3 && f[0] != "0" {
-			if err := unchanged(path, res.Host, f[1], f[2]); err != nil {
+		if f := strings.Fields(string(out)); len(f) == 4 && f[0] != "0" {
+			if err := unchanged(path, res.Host, f[1], f[2], f[3]); err != nil {
 				return res, err
 			}
 			res.Skipped = true
@@ -181,6 +182,9 @@ func File(ctx context.Context, store chstore.Store, path string, opt Options) (R
 		return flush()
 	}
 	if err := store.InsertNative(ctx, dnsrow.Table, dnsrow.NewBatch().Columns(), write); err != nil {
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("ingest of %q interrupted: the rows stored so far stay, and reports count them (with a note), until the same ingest runs again and replaces them: %w", path, err)
+		}
 		return res, fmt.Errorf("cannot ingest %q: %w", path, err)
 	}
 	res.Stats = dec.Stats()
@@ -228,14 +232,16 @@ func remove(ctx context.Context, store chstore.Store, path string, key chstore.P
 	return nil
 }
 
-// unchanged checks that the file at path is still the one ingested from it: its first packet
-// lies within the packets stored from it, first and last (nanoseconds, as text). A capture
-// written anew under the same name (a capture tool restarted) would otherwise be skipped, and
-// its packets never stored.
-func unchanged(path, host, first, last string) error {
-	lo, err1 := strconv.ParseInt(first, 10, 64)
-	hi, err2 := strconv.ParseInt(last, 10, 64)
-	if err1 != nil || err2 != nil {
+// unchanged checks that the file at path still holds the packets ingested from it: as many, with
+// the same first and last timestamps (stored as text: packets, first and last nanoseconds). It
+// reads the file through, without decoding. A capture written anew under the same name (a
+// capture tool restarted), or one that grew since (still being written), would otherwise be
+// skipped, and its new packets never stored.
+func unchanged(path, host, packets, first, last string) error {
+	n, err1 := strconv.ParseInt(packets, 10, 64)
+	lo, err2 := strconv.ParseInt(first, 10, 64)
+	hi, err3 := strconv.ParseInt(last, 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
 		return nil
 	}
 	rd, err := pcapread.Open(path)
@@ -244,22 +250,37 @@ func unchanged(path, host, first, last string) error {
 	}
 	defer rd.Close()
 	var pkt pcapread.Packet
+	var count, min, max int64
 	for {
 		err := rd.Next(&pkt)
 		if errors.Is(err, pcapread.ErrBadPacket) {
 			continue
 		}
 		if err != nil {
-			return nil // no packet to compare: as before, the path decides
+			break // the end, or where an ingest stops reading too
 		}
-		break
+		count++
+		if min == 0 || pkt.TS < min {
+			min = pkt.TS
+		}
+		if pkt.TS > max {
+			max = pkt.TS
+		}
 	}
-	if pkt.TS >= lo && pkt.TS <= hi {
+	if count == n && (n == 0 || (min == lo && max == hi)) {
 		return nil
 	}
 	ts := func(ns int64) string { return time.Unix(0, ns).UTC().Format("2006-01-02 15:04:05.000000000Z") }
-	return fmt.Errorf("%q was ingested before for host %s, but it has changed since: its first packet (%s) is not among the packets stored from it (%s to %s); "+
-		"give --replace to replace the earlier rows with it, or ingest it under another file name to keep both", path, host, ts(pkt.TS), ts(lo), ts(hi))
+	was := "no packets"
+	if n > 0 {
+		was = fmt.Sprintf("%d packets, %s to %s", n, ts(lo), ts(hi))
+	}
+	now := "no packets"
+	if count > 0 {
+		now = fmt.Sprintf("%d packets, %s to %s", count, ts(min), ts(max))
+	}
+	return fmt.Errorf("%q was ingested before for host %s, but it has changed since: it holds %s, the store %s from it; "+
+		"give --replace to replace the earlier rows with it, or ingest it under another file name to keep both", path, host, now, was)
 }
 
 // duplicateOf returns the file already in the store for the host of res that holds the same

@@ -254,6 +254,9 @@ func Build(ctx context.Context, s chstore.Store, opt Options) (*Report, error) {
 	if err := r.addCaptureDrops(ctx, s, params); err != nil {
 		return nil, err
 	}
+	if err := r.addUnfinishedIngests(ctx, s, params); err != nil {
+		return nil, err
+	}
 	if err := r.addLookups(ctx, s, params, opt.Worst, lk, opt); err != nil {
 		return nil, err
 	}
@@ -371,6 +374,25 @@ func (r *Report) addCaptureDrops(ctx context.Context, s chstore.Store, params ch
 	}
 	for i := range r.Rows {
 		r.Rows[i].CaptureDropIntervals = perHost[r.Rows[i].Host]
+	}
+	return nil
+}
+
+// addUnfinishedIngests notes the capture files whose ingest did not finish: their rows are
+// counted, though the file holds more (an interrupted ingest says so, but a later report would not).
+func (r *Report) addUnfinishedIngests(ctx context.Context, s chstore.Store, params chstore.Params) error {
+	type row struct {
+		Host     string `json:"host"`
+		Source   string `json:"source"`
+		Messages int64  `json:"messages"`
+	}
+	rows, err := queryRows[row](ctx, s, "loss_report_unfinished_ingests", params)
+	if err != nil {
+		return err
+	}
+	for _, u := range rows {
+		r.Notes = append(r.Notes, fmt.Sprintf("host %s: %d DNS messages from %s, whose ingest did not finish (interrupted?), are counted here; run `analyzer ingest %q` again to store the whole file",
+			u.Host, u.Messages, u.Source, u.Source))
 	}
 	return nil
 }
