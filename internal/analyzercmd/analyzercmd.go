@@ -368,6 +368,10 @@ func ingestFiles(ctx context.Context, c *cli.Context, s chstore.Store, stderr io
 		if err != nil {
 			return notIngested(err, path, files[i+1:])
 		}
+		if len(res.Overlaps) > 0 {
+			fmt.Fprintf(stderr, "ingest %s: warning: its packets span the time of %s, already in the store for host %s; if they captured the same traffic, its queries count twice (give each capture point its own --host)\n",
+				path, strings.Join(res.Overlaps, ", "), res.Host)
+		}
 		switch {
 		case opt.Progress == nil || !res.Skipped:
 		case res.DuplicateOf != "":

@@ -106,6 +106,42 @@ func TestFileContents(t *testing.T) {
 	}
 }
 
+// TestOverlaps: a file of the same host whose packets span the time of a stored file is
+// stored, and named as overlapping it; a file of another host, or of another time, is not.
+func TestOverlaps(t *testing.T) {
+	ctx := context.Background()
+	s := chtest.Fresh(t)
+	dir := t.TempDir()
+	whole, err := os.ReadFile(baseline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, part := filepath.Join(dir, "full.pcap"), filepath.Join(dir, "part.pcap")
+	if err := os.WriteFile(full, whole, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(part, firstRecords(t, whole, 40), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path, host string
+		want       []string
+	}{
+		{full, "web-1", nil},
+		{dropName, "web-1", nil}, // another time
+		{part, "web-2", nil},     // another host
+		{part, "web-1", []string{full}},
+	} {
+		res, err := ingest.File(ctx, s, tc.path, ingest.Options{Host: tc.host, Replace: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(res.Overlaps, ",") != strings.Join(tc.want, ",") || res.Skipped {
+			t.Errorf("%s as %s: overlaps %q (skipped %v), want %q", tc.path, tc.host, res.Overlaps, res.Skipped, tc.want)
+		}
+	}
+}
+
 // firstRecords returns the pcap file b cut after its first n records (little-endian pcap).
 func firstRecords(t *testing.T, b []byte, n int) []byte {
 	t.Helper()

@@ -43,8 +43,11 @@ type Result struct {
 	// DuplicateOf is the file already in the store for the same host that holds the same packets
 	// (first and last timestamps, packet and message counts); this file's rows were not kept.
 	DuplicateOf string
-	Stats       dnswire.Stats
-	Packets     int64
+	// Overlaps names files of the same host already in the store whose packets span a time this
+	// file's span too: if they captured the same traffic, its queries count twice.
+	Overlaps []string
+	Stats    dnswire.Stats
+	Packets  int64
 	// BadRecords counts capture records the reader skipped as inconsistent.
 	BadRecords int
 	// ReadError is a non-fatal problem reading the file (e.g. a cut-short last record); what was
@@ -203,6 +206,9 @@ func File(ctx context.Context, store chstore.Store, path string, opt Options) (R
 		res.Skipped = true
 		return res, remove(ctx, store, path, key)
 	}
+	if res.Overlaps, err = overlaps(ctx, store, res, source, firstTS, lastTS); err != nil {
+		return res, err
+	}
 	if err := recordStats(ctx, store, res, source, firstTS, lastTS); err != nil {
 		return res, err
 	}
@@ -298,6 +304,28 @@ func duplicateOf(ctx context.Context, store chstore.Store, res Result, source st
 		return "", fmt.Errorf("cannot check whether %q is a copy of a file in the store: %w", res.Path, err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// overlaps returns the files of the host of res in the store (at most 5) whose first to last
+// packet overlaps first to last, source's own rows left out.
+func overlaps(ctx context.Context, store chstore.Store, res Result, source string, first, last int64) ([]string, error) {
+	if res.Packets == 0 {
+		return nil, nil
+	}
+	out, err := store.Query(ctx, `SELECT DISTINCT source FROM capture_stats
+		WHERE host = {h:String} AND source != {s:String} AND iface = '' AND packets > 0
+			AND toUnixTimestamp64Nano(start_ts) <= {last:Int64} AND toUnixTimestamp64Nano(end_ts) >= {first:Int64}
+		ORDER BY source LIMIT 5`, chstore.Params{"h": res.Host, "s": source, "first": strconv.FormatInt(first, 10), "last": strconv.FormatInt(last, 10)}, "TSVRaw")
+	if err != nil {
+		return nil, fmt.Errorf("cannot check whether %q overlaps files in the store: %w", res.Path, err)
+	}
+	var files []string
+	for _, f := range strings.Split(string(out), "\n") {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	return files, nil
 }
 
 // CaptureStats maps a decoder's counters (and the records the reader skipped) onto the counter
