@@ -82,7 +82,7 @@ func captureCommand(stderr io.Writer) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "interface", Aliases: []string{"i"}, Usage: "interface to capture on (repeatable, or comma-separated; any = all)"},
 			&cli.StringFlag{Name: "source", Value: capture.SourceAfpacket, Usage: "afpacket (TPACKET_V3 rings with fanout) or pcap (libpcap)"},
-			&cli.IntFlag{Name: "workers", Usage: "afpacket rings per interface, in one fanout group (default min(4, CPUs))"},
+			&cli.IntFlag{Name: "workers", Usage: "afpacket rings per interface, in one fanout group", DefaultText: "min(4, CPUs)"},
 			&cli.IntFlag{Name: "ring-mb", Value: 64, Usage: "capture ring memory per interface in MiB, shared by its workers"},
 			&cli.IntFlag{Name: "snaplen", Value: 65535, Usage: "bytes kept of each packet (pcap source)"},
 			&cli.StringFlag{Name: "filter", Usage: "BPF filter (default: UDP and TCP on --ports, and IP fragments)"},
