@@ -37,6 +37,7 @@ var Settings = []Setting{
 	{Name: "retry_max_ms", Default: 31000, Usage: "the longest wait from an attempt to the retry or next name that follows it", Min: 1},
 	{Name: "lookup_next_name_ms", Default: 2, Usage: "how soon after a negative answer the stub's next name (search list) is sent", Min: 0},
 	{Name: "pair_window_ms", Default: 10, Usage: "A and AAAA from two sockets within this are one lookup (Go's resolver)", Min: 0},
+	{Name: "reopen_window_ms", Default: 50, Usage: "an AAAA from a new socket within this after the response to the A is one lookup (glibc's single-request-reopen)", Min: 0},
 	{Name: "lookup_bucket_ms", Default: 120000, Usage: "lookups are linked within time buckets of this length; a longer lookup is cut", Min: 1000},
 	{Name: "suffix_min_support", Default: 2, Usage: "search-list steps needed before a suffix is inferred from the traffic", Min: 1, Integer: true},
 }
