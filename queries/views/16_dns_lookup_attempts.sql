@@ -59,12 +59,16 @@ WITH
     ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'lookup_next_name_ms'), 2) AS next_ms,
     ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'retry_grid_ms'), 1000) AS grid_ms,
     ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'retry_jitter_ms'), 10) AS jitter_ms,
+    ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'retry_late_ms'), 40) AS late_ms,
     ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'retry_max_ms'), 31000) AS max_ms,
     ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'pair_window_ms'), 10) AS pair_ms,
     ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'reopen_window_ms'), 50) AS reopen_ms,
     toInt64(next_ms * 1e6) AS next_ns,
     toInt64(grid_ms * 1e6) AS grid_ns,
     toInt64(jitter_ms * 1e6) AS jitter_ns,
+    -- timers fire late, never early: a retry may be as late after the grid as the group's
+    -- resends of an identical A were (plus jitter), up to retry_late_ms
+    toInt64(greatest(jitter_ms, late_ms) * 1e6) AS late_ns,
     toInt64(max_ms * 1e6) AS max_ns,
     toInt64(pair_ms * 1e6) AS pair_ns,
     toInt64(reopen_ms * 1e6) AS reopen_ns,
@@ -128,7 +132,7 @@ FROM
             -- there, the same id from another port off the retry grid is two random ids that
             -- happen to be equal (Go picks a new one for every query), not dig's retry
             arrayMap(i -> if(NOT resends AND intDiv(main[i], shift) = 5 AND port[main[i] % slot] != port[i]
-                    AND abs((tt[i] - tt[main[i] % slot]) - round((tt[i] - tt[main[i] % slot]) / grid_ns) * grid_ns) > jitter_ns,
+                    AND NOT (((tt[i] - tt[main[i] % slot]) - round((tt[i] - tt[main[i] % slot]) / grid_ns) * grid_ns) BETWEEN -jitter_ns AND glate),
                 nid[i],
                 if(resends OR nid[i] = 0 OR main[i] >= 5 * shift
                     OR (intDiv(main[i], shift) = 4 AND (port[main[i] % slot] = port[i]
@@ -157,7 +161,7 @@ FROM
                         3 * shift + toUInt64(4194303 - least(intDiv(ti - rtsj, 1000), 4194303)) * slot + j,
                         qhj = qhi AND qtj = qti AND idj != idi AND resj = 0
                             AND ti - tj BETWEEN min_ns AND max_ns
-                            AND abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) <= jitter_ns
+                            AND ((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) BETWEEN -jitter_ns AND glate
                             AND (spacing = 0 OR round((ti - tj) / grid_ns) = spacing),
                         3 * shift + toUInt64(4194303 - least(intDiv(abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns), 1000), 4194303)) * slot + j, 0), wj, wt, wqh, wqt, wid, wport, wres, wrts)),
                     tt, qh, qt, id, port, pair_cand, paired, w_j, w_tt, w_qh, w_qt, w_id, w_port, w_res, w_rts) AS newid
@@ -181,7 +185,7 @@ FROM
                             AND (NOT barej OR as_is_first) AND (NOT barei OR NOT as_is_first),
                             2 * shift + toUInt64(4194303 - least(intDiv(ti - rtsj, 1000), 4194303)) * slot + j,
                         qhj != qhi AND resj != 1 AND ti - tj >= min_ns
-                            AND abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) <= jitter_ns
+                            AND ((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) BETWEEN -jitter_ns AND glate
                             AND (spacing = 0 OR toUInt64(round((ti - tj) / grid_ns))
                                 IN (spacing, if(nameservers >= 3, intDiv(2 * spacing, 3), spacing),
                                     if(nameservers >= 3, intDiv(4 * spacing, 3), spacing)))
@@ -206,7 +210,10 @@ FROM
                             -- more often when most lookups succeed with it. Only where a lost query is
                             -- resent with its id (glibc): Go asks again with a new id, so a name that
                             -- times out is asked more often than the names before it
-                            arrayCount(x -> x > 0 AND x % 2 = 0, gaps) > arrayCount(x -> x % 2 = 1, gaps) AS glibc,
+                            -- (two such resends on the grid: Go's ids are random, two equal ids of one
+                            -- name and type a whole number of seconds apart are rare, and counting them
+                            -- against new ids would not do: lookups back to back ask with new ids then)
+                            arrayCount(x -> x > 0 AND x % 2 = 0, gaps) >= 2 AS glibc,
                             arrayMax(arrayPushBack(arrayFilter((a, b) -> b, asked, bare), 0)) AS bare_asked,
                             arrayMax(arrayPushBack(arrayFilter((a, b) -> NOT b, asked, bare), 0)) AS suffixed_asked,
                             arraySum(arrayMap((i, s) -> s AND bare[i - 1], idx, steps)) AS first_votes,
@@ -220,6 +227,9 @@ FROM
                                 arrayReduce('topK(1)', arrayFilter(x -> x > 0 AND x % 2 = 0, gaps))[1],
                                 arrayReduce('topK(1)', arrayFilter(x -> x > 0, gaps))[1]), 2) AS spacing,
                             arrayMap(o -> qh[o], other) AS other_qh,
+                            -- how late a retry may be in this group: as late as its resends of an
+                            -- identical query were (plus retry_jitter_ms), at most retry_late_ms
+                            toInt64(greatest(jitter_ns, least(late_ns, arrayMax(resend_late) + jitter_ns))) AS glate,
                             -- pairs from two sockets, in time order: an attempt pairs with its candidate
                             -- unless that one is already in a pair (1: second of a pair, 2: first)
                             arrayFold((acc, c) -> if(c != 0 AND acc[c] = 0,
@@ -233,10 +243,21 @@ FROM
                                 arrayMap((i, ti, qhi, qti, idi, wj, wt, wqh, wqt, wid, wres) -> arrayFirst(x -> x > 0, arrayReverse(arrayMap(
                                     (j, tj, qhj, qtj, idj, resj) ->
                                     if(qhj = qhi AND qtj = qti AND resj = 0 AND ti - tj BETWEEN min_ns AND max_ns
-                                        AND abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) <= jitter_ns,
+                                        AND ((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) BETWEEN -jitter_ns AND late_ns,
                                         toUInt64(round((ti - tj) / grid_ns)) * 2 + (idj != idi), toUInt64(0)),
                                     wj, wt, wqh, wqt, wid, wres))),
                                     idx, tt, qh, qt, id, w_j, w_tt, w_qh, w_qt, w_id, w_res) AS gaps,
+                                -- how far after the grid each resend of an identical A query came (0: none):
+                                -- the group's timers fire that late (a busy host); not AAAA, which in
+                                -- single-request mode waits for the A's response, so its resends move
+                                -- with the response times
+                                arrayMap((ti, qhi, qti, idi, wt, wqh, wqt, wid, wres) -> arrayMax(arrayPushBack(arrayMap(
+                                    (tj, qhj, qtj, idj, resj) ->
+                                    if(qti = 1 AND qhj = qhi AND qtj = qti AND idj = idi AND resj = 0 AND ti - tj BETWEEN min_ns AND max_ns
+                                        AND ((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) BETWEEN 0 AND late_ns,
+                                        toInt64((ti - tj) - round((ti - tj) / grid_ns) * grid_ns), toInt64(0)),
+                                    wt, wqh, wqt, wid, wres), toInt64(0))),
+                                    tt, qh, qt, id, w_tt, w_qh, w_qt, w_id, w_res) AS resend_late,
                                 -- the nearest earlier attempt of the same name and another type, from another
                                 -- socket, within pair_window_ms: the partner if this is the second query of
                                 -- a lookup that asks A and AAAA from two sockets (Go), both sockets used for
