@@ -392,3 +392,44 @@ func TestSuffixExtension(t *testing.T) {
 		t.Errorf("suffixes: got %q, want only in.corp.example from 23 steps", got)
 	}
 }
+
+// TestLateTimers: on a busy host glibc's timers fire late (the lab's captures on a 2-CPU host
+// shared with builds: resends up to 33 ms after the second). After an A resent 25 ms late, the
+// next search name 30 ms late is the same lookup (a group's retries may be as late as its
+// resends were, plus retry_jitter_ms, at most retry_late_ms); a next name 70 ms late is not
+// (another lookup begun then), nor one 15 ms early (retry_jitter_ms, default 10).
+func TestLateTimers(t *testing.T) {
+	s := chtest.Fresh(t, "search_domains")
+	var msgs []dnsrow.Message
+	for k, off := range []float64{0.030, 0.070, -0.015} {
+		w := &wire{host: "h", client: fmt.Sprintf("10.9.3.%d", k+1)}
+		p, id := uint16(4000+10*k), uint16(400+10*k)
+		w.q(0, ns1, p, id, "late.example.com", tA)
+		w.q(0.0001, ns1, p, id+1, "late.example.com", tAAAA)
+		w.q(1.025, ns1, p, id, "late.example.com", tA)
+		w.q(1.0251, ns1, p, id+1, "late.example.com", tAAAA)
+		at := 2.025 + off
+		w.q(at, ns1, p+1, id+2, "late.example.com.in.corp.example", tA)
+		w.q(at+0.0001, ns1, p+1, id+3, "late.example.com.in.corp.example", tAAAA)
+		w.r(at+0.001, ns1, p+1, id+2, "late.example.com.in.corp.example", tA, 3, 0)
+		w.r(at+0.0012, ns1, p+1, id+3, "late.example.com.in.corp.example", tAAAA, 3, 0)
+		msgs = append(msgs, w.msgs...)
+	}
+	w := &wire{host: "h", client: "10.9.3.9"} // the capture goes on long enough
+	w.q(60, ns1, 9000, 91, "end.example", tA)
+	w.r(60.001, ns1, 9000, 91, "end.example", tA, 0, 1)
+	msgs = append(msgs, w.msgs...)
+	chtest.Insert(t, s, msgs)
+	chtest.Query(t, s, `INSERT INTO search_domains (host, domains, ndots) VALUES ('h', ['in.corp.example'], 1)`, nil)
+	got := chtest.Query(t, s, `SELECT client_ip, name, attempts, outcome, masked_timeout FROM dns_lookups
+		WHERE client_ip != '10.9.3.9' ORDER BY client_ip, start_ts`, nil)
+	want := "" +
+		"10.9.3.1\tlate.example.com\t6\ttimeout\t1\n" +
+		"10.9.3.2\tlate.example.com\t4\ttimeout\t0\n" +
+		"10.9.3.2\tlate.example.com.in.corp.example\t2\tnxdomain\t0\n" +
+		"10.9.3.3\tlate.example.com\t4\ttimeout\t0\n" +
+		"10.9.3.3\tlate.example.com.in.corp.example\t2\tnxdomain\t0\n"
+	if got != want {
+		t.Errorf("dns_lookups:\ngot\n%s\nwant\n%s", got, want)
+	}
+}

@@ -60,9 +60,11 @@ var Settings = []Setting{
 	{Name: "match_skew_ms", Default: 0.5, Usage: "how far a response may be stamped before its query and still match (clock skew between capture points)", Min: 0, Max: minute},
 	{Name: "retry_grid_ms", Default: 1000, Usage: "resolver timeouts are whole multiples of this (glibc and Go: seconds)", Min: 1, Max: minute},
 	{Name: "retry_jitter_ms", Default: 10, Usage: "how far a retry may be off the grid", Min: 0, Max: minute},
+	{Name: "retry_late_ms", Default: 40, Usage: "how far a retry may be after the grid (timers fire late on a busy host; at least retry_jitter_ms)", Min: 0, Max: minute},
 	{Name: "retry_max_ms", Default: 31000, Usage: "the longest wait from an attempt to the retry or next name that follows it", Min: 1, Max: hour},
 	{Name: "lookup_next_name_ms", Default: 2, Usage: "how soon after a negative answer the stub's next name (search list) is sent", Min: 0, Max: minute},
 	{Name: "pair_window_ms", Default: 10, Usage: "A and AAAA from two sockets within this are one lookup (Go's resolver)", Min: 0, Max: minute},
+	{Name: "reopen_window_ms", Default: 50, Usage: "an AAAA from a new socket within this after the response to the A is one lookup (glibc's single-request-reopen)", Min: 0, Max: minute},
 	{Name: "lookup_bucket_ms", Default: 120000, Usage: "lookups are linked within time buckets of this length; a longer lookup is cut", Min: 1000, Max: day},
 	{Name: "suffix_min_support", Default: 2, Usage: "search-list steps needed before a suffix is inferred from the traffic", Min: 1, Max: 1000000, Integer: true},
 }

@@ -15,7 +15,11 @@
 --              identical packet (Go), from another port within pair_window_ms (default 10): the
 --              nearest earlier such query, unless it is in a pair already (lookups of one name
 --              side by side) or either port asks the name more than once (glibc's A and AAAA
---              share a socket: two glibc lookups of one name 9 ms apart are two lookups)
+--              share a socket: two glibc lookups of one name 9 ms apart are two lookups); or,
+--              in groups that resend a lost query with its id (glibc), an AAAA from another port
+--              within reopen_window_ms (default 50) after the response to an A whose port asked
+--              the name only as A: glibc's single-request-reopen, set in resolv.conf or
+--              switched on by glibc itself after a pair timed out with one answer
 --   new-id     the same name and type, a new id (Go's resolver), after an attempt that got no
 --              answer, the group's retry spacing later: the commonest gap, in whole
 --              retry_grid_ms (give or take retry_jitter_ms), from an unanswered attempt to the
@@ -40,10 +44,14 @@
 -- chunk, which sees the 256 attempts before it as context. The lookups are then traced per
 -- bucket, with the whole bucket before it: a lookup is cut only where it reaches back further
 -- than that (a lookup longer than a bucket).
--- An attempt that follows none starts a lookup. Whether the base is tried as-is first is read
--- from the group's own steps right after a negative answer (bare -> suffixed versus suffixed ->
--- bare, when one way wins by two or more), and when they do not tell, from the dots in the base
--- against the host's ndots (dns_search_suffixes).
+-- An attempt that follows none starts a lookup. Whether the base is tried as-is first is read,
+-- in groups that resend a lost query with its id (glibc), from how often each form is asked in
+-- the whole capture: every lookup asks its first name and a later one only when the names before
+-- it failed, so a form asked at least 1.25 times (and 4 queries) more than every other is the
+-- first. Else from the group's own steps right after a negative answer (bare -> suffixed versus
+-- suffixed -> bare, when one way wins by two or more; lookups of one name back to back, each
+-- failing with NXDOMAIN for its last name, step the wrong way), and when they do not tell, from
+-- the dots in the base against the host's ndots (dns_search_suffixes).
 -- result is the attempt's own: answer (a positive answer), nxdomain, nodata, servfail, refused,
 -- error (another rcode), or '' when no response came within the match window.
 CREATE OR REPLACE VIEW dns_lookup_attempts AS
@@ -51,13 +59,19 @@ WITH
     ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'lookup_next_name_ms'), 2) AS next_ms,
     ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'retry_grid_ms'), 1000) AS grid_ms,
     ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'retry_jitter_ms'), 10) AS jitter_ms,
+    ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'retry_late_ms'), 40) AS late_ms,
     ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'retry_max_ms'), 31000) AS max_ms,
     ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'pair_window_ms'), 10) AS pair_ms,
+    ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'reopen_window_ms'), 50) AS reopen_ms,
     toInt64(next_ms * 1e6) AS next_ns,
     toInt64(grid_ms * 1e6) AS grid_ns,
     toInt64(jitter_ms * 1e6) AS jitter_ns,
+    -- timers fire late, never early: a retry may be as late after the grid as the group's
+    -- resends of an identical A were (plus jitter), up to retry_late_ms
+    toInt64(greatest(jitter_ms, late_ms) * 1e6) AS late_ns,
     toInt64(max_ms * 1e6) AS max_ns,
     toInt64(pair_ms * 1e6) AS pair_ns,
+    toInt64(reopen_ms * 1e6) AS reopen_ns,
     toInt64(ifNull((SELECT ifNotFinite(argMaxOrNull(value, updated_at), NULL) FROM dnsloss_settings WHERE name = 'lookup_bucket_ms'), 120000) * 1e6) AS bucket_ns,
     256 AS chunk_rows,
     900000000 AS min_ns,
@@ -118,7 +132,7 @@ FROM
             -- there, the same id from another port off the retry grid is two random ids that
             -- happen to be equal (Go picks a new one for every query), not dig's retry
             arrayMap(i -> if(NOT resends AND intDiv(main[i], shift) = 5 AND port[main[i] % slot] != port[i]
-                    AND abs((tt[i] - tt[main[i] % slot]) - round((tt[i] - tt[main[i] % slot]) / grid_ns) * grid_ns) > jitter_ns,
+                    AND NOT (((tt[i] - tt[main[i] % slot]) - round((tt[i] - tt[main[i] % slot]) / grid_ns) * grid_ns) BETWEEN -jitter_ns AND glate),
                 nid[i],
                 if(resends OR nid[i] = 0 OR main[i] >= 5 * shift
                     OR (intDiv(main[i], shift) = 4 AND (port[main[i] % slot] = port[i]
@@ -147,7 +161,7 @@ FROM
                         3 * shift + toUInt64(4194303 - least(intDiv(ti - rtsj, 1000), 4194303)) * slot + j,
                         qhj = qhi AND qtj = qti AND idj != idi AND resj = 0
                             AND ti - tj BETWEEN min_ns AND max_ns
-                            AND abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) <= jitter_ns
+                            AND ((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) BETWEEN -jitter_ns AND glate
                             AND (spacing = 0 OR round((ti - tj) / grid_ns) = spacing),
                         3 * shift + toUInt64(4194303 - least(intDiv(abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns), 1000), 4194303)) * slot + j, 0), wj, wt, wqh, wqt, wid, wport, wres, wrts)),
                     tt, qh, qt, id, port, pair_cand, paired, w_j, w_tt, w_qh, w_qt, w_id, w_port, w_res, w_rts) AS newid
@@ -155,31 +169,53 @@ FROM
             (
                 -- the best earlier attempt to follow, as score * 2^32 + index (0: none)
                 SELECT *,
-                    arrayMap((ti, qhi, qti, idi, porti, barei, oqh, ott, wj, wt, wqh, wqt, wid, wport, wres, wrts, wbare) -> arrayMax(arrayMap(
-                        (j, tj, qhj, qtj, idj, portj, resj, rtsj, barej) -> multiIf(
+                    arrayMap((ti, qhi, qti, idi, porti, barei, oqh, ott, wj, wt, wqh, wqt, wid, wport, wres, wrts, wbare, wpn, wpnt) -> arrayMax(arrayMap(
+                        (j, tj, qhj, qtj, idj, portj, resj, rtsj, barej, pnj, pntj) -> multiIf(
                         ti - tj > max_ns, 0,
                         qhj = qhi AND qtj = qti AND idj = idi, 5 * shift + j,
                         qhj = qhi AND qtj != qti AND portj = porti AND ti - tj <= 1000000000, 4 * shift + j,
+                        -- glibc's single-request-reopen (set in resolv.conf, or switched on by glibc itself
+                        -- after a pair timed out with one answer): AAAA from a new socket right after
+                        -- the response to the A (within reopen_window_ms: on a busy host closing one
+                        -- socket and opening the next can take over 10 ms), from a socket that asked
+                        -- the name only as A, in groups that resend a lost query with its id (glibc)
+                        glibc AND qhj = qhi AND qtj = 1 AND qti = 28 AND portj != porti AND pnj = pntj AND resj > 0
+                            AND ti >= rtsj AND ti - rtsj <= reopen_ns, 4 * shift + j,
                         qhj != qhi AND (qhj = oqh OR ott < rtsj) AND resj > 1 AND ti >= rtsj AND ti - rtsj <= next_ns
                             AND (NOT barej OR as_is_first) AND (NOT barei OR NOT as_is_first),
                             2 * shift + toUInt64(4194303 - least(intDiv(ti - rtsj, 1000), 4194303)) * slot + j,
                         qhj != qhi AND resj != 1 AND ti - tj >= min_ns
-                            AND abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) <= jitter_ns
+                            AND ((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) BETWEEN -jitter_ns AND glate
                             AND (spacing = 0 OR toUInt64(round((ti - tj) / grid_ns))
                                 IN (spacing, if(nameservers >= 3, intDiv(2 * spacing, 3), spacing),
                                     if(nameservers >= 3, intDiv(4 * spacing, 3), spacing)))
                             AND (NOT barej OR as_is_first) AND (NOT barei OR NOT as_is_first),
                             1 * shift + toUInt64(4194303 - least(intDiv(abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns), 1000), 4194303)) * slot + j,
-                        0), wj, wt, wqh, wqt, wid, wport, wres, wrts, wbare)),
-                        tt, qh, qt, id, port, bare, other_qh, other_tt, w_j, w_tt, w_qh, w_qt, w_id, w_port, w_res, w_rts, w_bare) AS main
+                        0), wj, wt, wqh, wqt, wid, wport, wres, wrts, wbare, wpn, wpnt)),
+                        tt, qh, qt, id, port, bare, other_qh, other_tt, w_j, w_tt, w_qh, w_qt, w_id, w_port, w_res, w_rts, w_bare, w_pn, w_pnt) AS main
                 FROM
                 (
                     SELECT *,
-                        if(abs(toInt64(first_votes) - toInt64(last_votes)) >= 2, first_votes > last_votes,
+                        multiIf(glibc AND bare_asked >= suffixed_asked * 1.25 + 4, true,
+                            glibc AND suffixed_asked >= bare_asked * 1.25 + 4, false,
+                            abs(toInt64(first_votes) - toInt64(last_votes)) >= 2, first_votes > last_votes,
                             length(splitByChar('.', base)) - 1 >= ndots) AS as_is_first
                     FROM
                     (
                         SELECT *,
+                            -- how many queries (type and id) of the whole capture ask the base as-is, and
+                            -- the most that ask it with one suffix: every lookup asks its first name, a
+                            -- later one only when the names before it failed (glibc: timed out or got a
+                            -- negative answer), so the first is asked at least as often, and clearly
+                            -- more often when most lookups succeed with it. Only where a lost query is
+                            -- resent with its id (glibc): Go asks again with a new id, so a name that
+                            -- times out is asked more often than the names before it
+                            -- (two such resends on the grid: Go's ids are random, two equal ids of one
+                            -- name and type a whole number of seconds apart are rare, and counting them
+                            -- against new ids would not do: lookups back to back ask with new ids then)
+                            arrayCount(x -> x > 0 AND x % 2 = 0, gaps) >= 2 AS glibc,
+                            arrayMax(arrayPushBack(arrayFilter((a, b) -> b, asked, bare), 0)) AS bare_asked,
+                            arrayMax(arrayPushBack(arrayFilter((a, b) -> NOT b, asked, bare), 0)) AS suffixed_asked,
                             arraySum(arrayMap((i, s) -> s AND bare[i - 1], idx, steps)) AS first_votes,
                             arraySum(arrayMap((i, s) -> s AND bare[i], idx, steps)) AS last_votes,
                             -- the group's retry spacing, in grid units: the commonest gap from an
@@ -191,6 +227,9 @@ FROM
                                 arrayReduce('topK(1)', arrayFilter(x -> x > 0 AND x % 2 = 0, gaps))[1],
                                 arrayReduce('topK(1)', arrayFilter(x -> x > 0, gaps))[1]), 2) AS spacing,
                             arrayMap(o -> qh[o], other) AS other_qh,
+                            -- how late a retry may be in this group: as late as its resends of an
+                            -- identical query were (plus retry_jitter_ms), at most retry_late_ms
+                            toInt64(greatest(jitter_ns, least(late_ns, arrayMax(resend_late) + jitter_ns))) AS glate,
                             -- pairs from two sockets, in time order: an attempt pairs with its candidate
                             -- unless that one is already in a pair (1: second of a pair, 2: first)
                             arrayFold((acc, c) -> if(c != 0 AND acc[c] = 0,
@@ -204,10 +243,21 @@ FROM
                                 arrayMap((i, ti, qhi, qti, idi, wj, wt, wqh, wqt, wid, wres) -> arrayFirst(x -> x > 0, arrayReverse(arrayMap(
                                     (j, tj, qhj, qtj, idj, resj) ->
                                     if(qhj = qhi AND qtj = qti AND resj = 0 AND ti - tj BETWEEN min_ns AND max_ns
-                                        AND abs((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) <= jitter_ns,
+                                        AND ((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) BETWEEN -jitter_ns AND late_ns,
                                         toUInt64(round((ti - tj) / grid_ns)) * 2 + (idj != idi), toUInt64(0)),
                                     wj, wt, wqh, wqt, wid, wres))),
                                     idx, tt, qh, qt, id, w_j, w_tt, w_qh, w_qt, w_id, w_res) AS gaps,
+                                -- how far after the grid each resend of an identical A query came (0: none):
+                                -- the group's timers fire that late (a busy host); not AAAA, which in
+                                -- single-request mode waits for the A's response, so its resends move
+                                -- with the response times
+                                arrayMap((ti, qhi, qti, idi, wt, wqh, wqt, wid, wres) -> arrayMax(arrayPushBack(arrayMap(
+                                    (tj, qhj, qtj, idj, resj) ->
+                                    if(qti = 1 AND qhj = qhi AND qtj = qti AND idj = idi AND resj = 0 AND ti - tj BETWEEN min_ns AND max_ns
+                                        AND ((ti - tj) - round((ti - tj) / grid_ns) * grid_ns) BETWEEN 0 AND late_ns,
+                                        toInt64((ti - tj) - round((ti - tj) / grid_ns) * grid_ns), toInt64(0)),
+                                    wt, wqh, wqt, wid, wres), toInt64(0))),
+                                    tt, qh, qt, id, w_tt, w_qh, w_qt, w_id, w_res) AS resend_late,
                                 -- the nearest earlier attempt of the same name and another type, from another
                                 -- socket, within pair_window_ms: the partner if this is the second query of
                                 -- a lookup that asks A and AAAA from two sockets (Go), both sockets used for
@@ -237,7 +287,8 @@ FROM
                                 arrayMap((i, l) -> arraySlice(res, l, i - l), idx, lo) AS w_res,
                                 arrayMap((i, l) -> arraySlice(rts, l, i - l), idx, lo) AS w_rts,
                                 arrayMap((i, l) -> arraySlice(bare, l, i - l), idx, lo) AS w_bare,
-                                arrayMap((i, l) -> arraySlice(pn, l, i - l), idx, lo) AS w_pn
+                                arrayMap((i, l) -> arraySlice(pn, l, i - l), idx, lo) AS w_pn,
+                                arrayMap((i, l) -> arraySlice(pnt, l, i - l), idx, lo) AS w_pnt
                             FROM
                             (
                             SELECT *,
@@ -246,17 +297,20 @@ FROM
                                 arrayMap(x -> x = base, qn) AS bare,
                                 -- how many attempts of the group ask the attempt's name from its port
                                 arrayMap((a, b) -> toUInt32(a + b - 1), arrayEnumerateUniq(arrayZip(port, qn)),
-                                    arrayReverse(arrayEnumerateUniq(arrayReverse(arrayZip(port, qn))))) AS pn
+                                    arrayReverse(arrayEnumerateUniq(arrayReverse(arrayZip(port, qn))))) AS pn,
+                                -- and how many ask it with the attempt's type (pn = pnt: the port asked one type)
+                                arrayMap((a, b) -> toUInt32(a + b - 1), arrayEnumerateUniq(arrayZip(port, qn, qt)),
+                                    arrayReverse(arrayEnumerateUniq(arrayReverse(arrayZip(port, qn, qt))))) AS pnt
                             FROM
                             (
                                 SELECT host, client_ip, lib, base, ndots, g.11 AS prim, g.2 AS rnk, g.12 AS bkt,
                                     g.1 AS tt, g.3 AS qt, g.4 AS id, g.5 AS qn, g.6 AS port, g.7 AS res, g.8 AS rts,
-                                    g.9 AS qnames, g.10 AS servers, length(arrayDistinct(servers)) AS nameservers,
+                                    g.9 AS qnames, g.10 AS servers, length(arrayDistinct(servers)) AS nameservers, g.13 AS asked,
                                     arrayEnumerate(g) AS idx
                                 FROM
                                 (
         SELECT host, client_ip, lib, base, any(ndots) AS ndots,
-            arraySort(groupArray((ts_ns, rn, qtype, id, qname_key, client_port, res, rts_ns, qname, server_ip, chunk = own_chunk, own_bucket))) AS g
+            arraySort(groupArray((ts_ns, rn, qtype, id, qname_key, client_port, res, rts_ns, qname, server_ip, chunk = own_chunk, own_bucket, asked))) AS g
         FROM
         (
         SELECT *,
@@ -270,6 +324,9 @@ FROM
         (
         SELECT *,
             toUInt64(row_number() OVER wb - 1) AS rn,
+            -- how many queries ask the attempt's name in the whole capture (not only in the bucket:
+            -- a bucket cuts lookups, and ends of lookups ask other names than beginnings)
+            toUInt64(uniqExact((qtype, id)) OVER wn) AS asked,
             toUInt64(count() OVER wb) AS n
         FROM
         (
@@ -299,7 +356,8 @@ FROM
             ) AS s ON t.host = s.host
         )
         WINDOW wb AS (PARTITION BY host, client_ip, lib, base, own_bucket ORDER BY ts_ns, qtype, id, qname_key, client_port
-            ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+            ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING),
+            wn AS (PARTITION BY host, client_ip, lib, base, qname_key)
         )
         )
         ARRAY JOIN chunks AS chunk
