@@ -231,6 +231,9 @@ CLUSTER NAME, makes each table a ReplicatedMergeTree named NAME_local (macros {s
 {replica} must be defined on every server) with a Distributed table of the usual name over it.`,
 					Flags: []cli.Flag{&cli.StringFlag{Name: "cluster", Usage: "ClickHouse cluster name (with --clickhouse)"}},
 					Action: func(c *cli.Context) error {
+						if err := noArgs(c); err != nil {
+							return err
+						}
 						cluster := c.String("cluster")
 						if cluster != "" && c.String("clickhouse") == "" {
 							return cli.Exit("--cluster needs --clickhouse URL (the embedded engine is a single server)", 2)
@@ -268,6 +271,9 @@ CLUSTER NAME, makes each table a ReplicatedMergeTree named NAME_local (macros {s
 						Usage: "print every setting: its value, its default, and what it does",
 						Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table, json or csv"}},
 						Action: func(c *cli.Context) error {
+							if err := noArgs(c); err != nil {
+								return err
+							}
 							return withStore(c, func(ctx context.Context, s chstore.Store) error {
 								r, err := settingsTable(ctx, s)
 								if err != nil {
@@ -301,7 +307,7 @@ CLUSTER NAME, makes each table a ReplicatedMergeTree named NAME_local (macros {s
 								err := s.Exec(ctx, "INSERT INTO dnsloss_settings (name, value) VALUES ({n:String}, {v:Float64})",
 									chstore.Params{"n": name, "v": strconv.FormatFloat(v, 'f', -1, 64)})
 								if err == nil {
-									fmt.Fprintf(stdout, "%s = %s (default %s)\n", name, strconv.FormatFloat(v, 'f', -1, 64), strconv.FormatFloat(st.Default, 'f', -1, 64))
+									fmt.Fprintf(stdout, "%s = %s (default %s)\n", name, queries.FormatNumber(v), queries.FormatNumber(st.Default))
 								}
 								return err
 							})
@@ -426,14 +432,20 @@ func noArgs(c *cli.Context) error {
 	return nil
 }
 
-// oneStatement refuses a query of several statements: the embedded engine (and analyzer serve)
+// oneStatement refuses a query of no statement (only comments or ';') or of several statements: the embedded engine (and analyzer serve)
 // would run them all, and when one fails print nothing though the ones before it have run; a
 // ClickHouse server refuses them with the parser's error. The engine's own parser decides (it
 // knows a ';' in a string or a comment); what else it finds wrong is left to the query itself.
 func oneStatement(ctx context.Context, s chstore.Store, query string) error {
 	_, err := s.Query(ctx, "SELECT formatQuery({q:String})", chstore.Params{"q": query}, "TSV")
-	if err != nil && strings.Contains(err.Error(), "Multi-statements are not allowed") {
+	switch {
+	case err == nil:
+	case strings.Contains(err.Error(), "Multi-statements are not allowed"):
 		return cli.Exit("QUERY holds several SQL statements (separated by ';'): sql runs one; run each with its own analyzer sql", 2)
+	case strings.Contains(err.Error(), "Empty query"):
+		// Only ';' or comments: the engine would say "Empty query" (exit 1), or run nothing and
+		// print nothing (a comment alone).
+		return cli.Exit(`QUERY holds no SQL statement (only comments or ';'): give one, e.g. analyzer sql "SELECT count() FROM dns_messages"`, 2)
 	}
 	return nil
 }
@@ -449,7 +461,7 @@ func settingsTable(ctx context.Context, s chstore.Store) (*tabular.Result, error
 		Types:   []string{"String", "Float64", "Float64", "Bool", "String"},
 	}
 	for _, st := range queries.Settings {
-		def := json.Number(strconv.FormatFloat(st.Default, 'f', -1, 64))
+		def := json.Number(queries.FormatNumber(st.Default))
 		var v any = def
 		cur, ok := current[st.Name]
 		if ok {
