@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -377,12 +379,27 @@ func ingestFiles(ctx context.Context, c *cli.Context, s chstore.Store, stderr io
 		switch {
 		case opt.Progress == nil || !res.Skipped:
 		case res.DuplicateOf != "":
-			fmt.Fprintf(stderr, "ingest %s: the same packets as %s, already in the store for host %s; not stored twice\n", path, res.DuplicateOf, res.Host)
+			fmt.Fprintf(stderr, "ingest %s: the same packets as %s, already in the store for host %s; not stored twice\n", path, shownPath(res.DuplicateOf), res.Host)
 		default:
 			fmt.Fprintf(stderr, "ingest %s: already in the store for host %s; skipped (use --replace to ingest it again)\n", path, res.Host)
 		}
 	}
 	return nil
+}
+
+// shownPath writes a file's path as the store records it (absolute) as the user would give it:
+// relative to the working directory when the file is in it or below, as the paths given on the
+// command line usually are.
+func shownPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil || !filepath.IsAbs(p) {
+		return p
+	}
+	rel, err := filepath.Rel(wd, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return p
+	}
+	return rel
 }
 
 // notIngested adds to err, the error that stopped an ingest at path, the files after it that were
