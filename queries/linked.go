@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dnsloss/dnsloss/internal/chstore"
@@ -33,12 +34,18 @@ type Linked struct {
 	Scratch bool
 	store   chstore.Store
 	tables  []string
+	name    string // of the tables, less their suffix
 }
 
+// inUse holds the names (less the suffix) of the scratch tables of this process's Links that are
+// not closed: on a store this process holds alone, every other scratch table is a leftover.
+var inUse sync.Map
+
 // scratchPrefix starts the name of every table Link makes, followed by the Unix time it was made
-// at: leftovers of a process that was killed before Close are dropped by a later Link once they
-// are a day old (the name says when: the engine's metadata_modification_time is not kept for
-// every table).
+// at: leftovers of a process that was killed before Close are dropped by a later Link, on a
+// store this process holds alone (the embedded engine) all of them, on a server once they are a
+// day old (the name says when: the engine's metadata_modification_time is not kept for every
+// table), as other processes' reports may be using the younger ones.
 const scratchPrefix = "dnsloss_scratch_"
 
 // mayNotCreate matches the errors of a user who may not create tables (READONLY, ACCESS_DENIED).
@@ -57,8 +64,8 @@ var scratchName = regexp.MustCompile(`^` + scratchPrefix + `([0-9]{10,})_[0-9a-f
 // only in steps far from the range), the lookups differ (configured suffixes,
 // `--search-domains`, apply as ever). When the store refuses the tables, it returns the views
 // instead (Scratch false), which give the same rows once the reader applies since and until.
-func Link(ctx context.Context, store chstore.Store, since, until time.Time) (*Linked, error) {
-	l := TheViews()
+func Link(ctx context.Context, store chstore.Store, since, until time.Time) (l *Linked, err error) {
+	l = TheViews()
 	l.store = store
 	dropStale(ctx, store)
 	var b [8]byte
@@ -66,6 +73,12 @@ func Link(ctx context.Context, store chstore.Store, since, until time.Time) (*Li
 		return nil, fmt.Errorf("cannot name a scratch table: %w", err)
 	}
 	name := scratchPrefix + strconv.FormatInt(time.Now().Unix(), 10) + "_" + hex.EncodeToString(b[:])
+	inUse.Store(name, true)
+	defer func() {
+		if l == nil || !l.Scratch {
+			inUse.Delete(name)
+		}
+	}()
 	steps, params, err := linkSteps(ctx, store, name, since, until)
 	if err != nil {
 		return nil, err
@@ -91,7 +104,7 @@ func Link(ctx context.Context, store chstore.Store, since, until time.Time) (*Li
 			return nil, fmt.Errorf("cannot link the lookups: %w", err)
 		}
 	}
-	l.Transactions, l.Attempts, l.Lookups, l.Scratch = name+"_t", name+"_a", name+"_l", true
+	l.Transactions, l.Attempts, l.Lookups, l.Scratch, l.name = name+"_t", name+"_a", name+"_l", true, name
 	return l, nil
 }
 
@@ -105,6 +118,7 @@ func (l *Linked) Close() {
 	if l != nil && l.Scratch {
 		dropTables(l.store, l.tables...)
 		l.Scratch = false
+		inUse.Delete(l.name)
 	}
 }
 
@@ -299,9 +313,11 @@ func dropTables(store chstore.Store, names ...string) {
 }
 
 // dropStale drops scratch tables left by a killed process (a Memory table on a server holds its
-// rows until dropped). A day old by the time in their name: no report takes that long, and
-// another report's tables in use are younger.
+// rows until dropped). On a store this process holds alone (the embedded engine), every one
+// that is not this process's; on a server, those a day old by the time in their name: no report
+// takes that long, and another report's tables in use are younger.
 func dropStale(ctx context.Context, store chstore.Store) {
+	exclusive := chstore.IsExclusive(store)
 	out, err := store.Query(ctx, "SELECT name FROM system.tables WHERE database = currentDatabase() AND startsWith(name, {prefix:String})",
 		chstore.Params{"prefix": scratchPrefix}, "TSV")
 	if err != nil {
@@ -309,10 +325,22 @@ func dropStale(ctx context.Context, store chstore.Store) {
 	}
 	dayAgo := time.Now().Add(-24 * time.Hour).Unix()
 	for _, n := range strings.Fields(string(out)) {
+		if exclusive {
+			if scratchName.MatchString(n) && !isInUse(n) {
+				dropTables(store, n)
+			}
+			continue
+		}
 		if m := scratchName.FindStringSubmatch(n); m != nil {
 			if made, err := strconv.ParseInt(m[1], 10, 64); err == nil && made < dayAgo {
 				dropTables(store, n)
 			}
 		}
 	}
+}
+
+// isInUse says whether the scratch table n (a name scratchName matches) is one of an open Link's.
+func isInUse(n string) bool {
+	_, ok := inUse.Load(n[:len(n)-len("_t")])
+	return ok
 }

@@ -142,7 +142,8 @@ func TestLinkAsksOtherViews(t *testing.T) {
 	setComment("dnsloss:0123456789abcdef")
 	defer setComment(comment)
 	// Leftovers of a killed report are dropped once a day old, by the time in their name; the
-	// tables of a report still running (younger) are left alone.
+	// tables of a report still running (younger) are left alone. So on a server: here the
+	// store, wrapped, does not say that this process holds it alone.
 	stale := fmt.Sprintf("dnsloss_scratch_%d_0123456789abcdef_l", time.Now().Add(-25*time.Hour).Unix())
 	running := fmt.Sprintf("dnsloss_scratch_%d_0123456789abcdef_l", time.Now().Add(-time.Hour).Unix())
 	for _, n := range []string{stale, running} {
@@ -151,7 +152,7 @@ func TestLinkAsksOtherViews(t *testing.T) {
 		}
 	}
 	defer s.Exec(ctx, "DROP TABLE IF EXISTS "+running, nil)
-	lk, err := queries.Link(ctx, s, time.Time{}, time.Time{})
+	lk, err := queries.Link(ctx, sharedStore{s}, time.Time{}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,4 +163,17 @@ func TestLinkAsksOtherViews(t *testing.T) {
 	if n := chtest.Query(t, s, "SELECT arrayStringConcat(groupArray(name), ' ') FROM system.tables WHERE startsWith(name, 'dnsloss_scratch_')", nil); strings.TrimSpace(n) != running {
 		t.Errorf("scratch tables after Link: %q, want only the running report's %s", n, running)
 	}
+	// On the embedded engine, which this process holds alone, every leftover goes.
+	lk2, err := queries.Link(ctx, s, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk2.Close()
+	if n := chtest.Query(t, s, "SELECT arrayStringConcat(groupArray(name), ' ') FROM system.tables WHERE startsWith(name, 'dnsloss_scratch_')", nil); strings.TrimSpace(n) != "" {
+		t.Errorf("scratch tables after Link on the embedded engine: %q, want none", n)
+	}
 }
+
+// sharedStore hides that its store is held by this process alone (chstore.Exclusive), as a
+// server's is not.
+type sharedStore struct{ chstore.Store }

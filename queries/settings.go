@@ -22,13 +22,21 @@ func (s Setting) Range() string {
 	return number(s.Min) + " to " + number(s.Max)
 }
 
-// number writes v as a user would: 5000000, not 5e+06; 1e+308, not 309 digits.
+// FormatNumber writes a setting's value v as a user would: 5000000, not 5e+06; 1e+308 and
+// 1e-320, not 309 or 320 digits.
+func FormatNumber(v float64) string { return number(v) }
+
+// number writes v as a user would: 5000000, not 5e+06; 1e+308 and 1e-320, not 309 or 320 digits.
 func number(v float64) string {
-	if math.Abs(v) < 1e15 {
+	if a := math.Abs(v); a < 1e15 && (a >= 1e-6 || a == 0) {
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
+
+// Resolution is the smallest duration the views tell from 0, in milliseconds: they compute in
+// nanoseconds (toInt64(value * 1000000)).
+const Resolution = 1e-6
 
 // Check says what is wrong with v as a value of s, or nil.
 func (s Setting) Check(v float64) error {
@@ -40,7 +48,10 @@ func (s Setting) Check(v float64) error {
 	case v > s.Max:
 		return fmt.Errorf("%s must be at most %s, not %s (it takes %s)", s.Name, number(s.Max), number(v), s.Range())
 	case s.Integer && v != math.Trunc(v):
-		return fmt.Errorf("%s counts steps: a whole number, not %v", s.Name, v)
+		return fmt.Errorf("%s counts steps: a whole number, not %s", s.Name, number(v))
+	case !s.Integer && v != 0 && math.Abs(v) < Resolution:
+		return fmt.Errorf("%s is in milliseconds, which the views count to the nanosecond: 0 or at least %s, not %s (it takes %s)",
+			s.Name, number(Resolution), number(v), s.Range())
 	}
 	return nil
 }

@@ -84,6 +84,7 @@ func TestSettingCheck(t *testing.T) {
 	window, _ := LookupSetting("match_window_ms")
 	support, _ := LookupSetting("suffix_min_support")
 	bucket, _ := LookupSetting("lookup_bucket_ms")
+	skew, _ := LookupSetting("match_skew_ms")
 	for _, tc := range []struct {
 		s    Setting
 		v    float64
@@ -100,6 +101,10 @@ func TestSettingCheck(t *testing.T) {
 		{support, 1e19, "at most 1000000"},
 		{support, 1.5, "whole number"},
 		{support, 0, "at least 1"},
+		// Printed short, not with 320 digits; and below a nanosecond is refused where 0 is allowed.
+		{window, 1e-320, "match_window_ms must be at least 1, not 1e-320 (it takes 1 to 3600000)"},
+		{skew, 1e-320, "0 or at least 0.000001, not 1e-320"},
+		{skew, 5e-7, "not 5e-07"},
 	} {
 		err := tc.s.Check(tc.v)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -108,5 +113,10 @@ func TestSettingCheck(t *testing.T) {
 	}
 	if err := support.Check(3); err != nil {
 		t.Errorf("suffix_min_support = 3 refused: %v", err)
+	}
+	for _, v := range []float64{0, 0.000001, 0.0001} {
+		if err := skew.Check(v); err != nil {
+			t.Errorf("match_skew_ms = %v refused: %v", v, err)
+		}
 	}
 }

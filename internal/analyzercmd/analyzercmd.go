@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -231,6 +233,9 @@ CLUSTER NAME, makes each table a ReplicatedMergeTree named NAME_local (macros {s
 {replica} must be defined on every server) with a Distributed table of the usual name over it.`,
 					Flags: []cli.Flag{&cli.StringFlag{Name: "cluster", Usage: "ClickHouse cluster name (with --clickhouse)"}},
 					Action: func(c *cli.Context) error {
+						if err := noArgs(c); err != nil {
+							return err
+						}
 						cluster := c.String("cluster")
 						if cluster != "" && c.String("clickhouse") == "" {
 							return cli.Exit("--cluster needs --clickhouse URL (the embedded engine is a single server)", 2)
@@ -268,6 +273,9 @@ CLUSTER NAME, makes each table a ReplicatedMergeTree named NAME_local (macros {s
 						Usage: "print every setting: its value, its default, and what it does",
 						Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table, json or csv"}},
 						Action: func(c *cli.Context) error {
+							if err := noArgs(c); err != nil {
+								return err
+							}
 							return withStore(c, func(ctx context.Context, s chstore.Store) error {
 								r, err := settingsTable(ctx, s)
 								if err != nil {
@@ -301,7 +309,7 @@ CLUSTER NAME, makes each table a ReplicatedMergeTree named NAME_local (macros {s
 								err := s.Exec(ctx, "INSERT INTO dnsloss_settings (name, value) VALUES ({n:String}, {v:Float64})",
 									chstore.Params{"n": name, "v": strconv.FormatFloat(v, 'f', -1, 64)})
 								if err == nil {
-									fmt.Fprintf(stdout, "%s = %s (default %s)\n", name, strconv.FormatFloat(v, 'f', -1, 64), strconv.FormatFloat(st.Default, 'f', -1, 64))
+									fmt.Fprintf(stdout, "%s = %s (default %s)\n", name, queries.FormatNumber(v), queries.FormatNumber(st.Default))
 								}
 								return err
 							})
@@ -375,12 +383,27 @@ func ingestFiles(ctx context.Context, c *cli.Context, s chstore.Store, stderr io
 		switch {
 		case opt.Progress == nil || !res.Skipped:
 		case res.DuplicateOf != "":
-			fmt.Fprintf(stderr, "ingest %s: the same packets as %s, already in the store for host %s; not stored twice\n", path, res.DuplicateOf, res.Host)
+			fmt.Fprintf(stderr, "ingest %s: the same packets as %s, already in the store for host %s; not stored twice\n", path, shownPath(res.DuplicateOf), res.Host)
 		default:
 			fmt.Fprintf(stderr, "ingest %s: already in the store for host %s; skipped (use --replace to ingest it again)\n", path, res.Host)
 		}
 	}
 	return nil
+}
+
+// shownPath writes a file's path as the store records it (absolute) as the user would give it:
+// relative to the working directory when the file is in it or below, as the paths given on the
+// command line usually are.
+func shownPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil || !filepath.IsAbs(p) {
+		return p
+	}
+	rel, err := filepath.Rel(wd, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return p
+	}
+	return rel
 }
 
 // notIngested adds to err, the error that stopped an ingest at path, the files after it that were
@@ -430,14 +453,20 @@ func noArgs(c *cli.Context) error {
 	return nil
 }
 
-// oneStatement refuses a query of several statements: the embedded engine (and analyzer serve)
+// oneStatement refuses a query of no statement (only comments or ';') or of several statements: the embedded engine (and analyzer serve)
 // would run them all, and when one fails print nothing though the ones before it have run; a
 // ClickHouse server refuses them with the parser's error. The engine's own parser decides (it
 // knows a ';' in a string or a comment); what else it finds wrong is left to the query itself.
 func oneStatement(ctx context.Context, s chstore.Store, query string) error {
 	_, err := s.Query(ctx, "SELECT formatQuery({q:String})", chstore.Params{"q": query}, "TSV")
-	if err != nil && strings.Contains(err.Error(), "Multi-statements are not allowed") {
+	switch {
+	case err == nil:
+	case strings.Contains(err.Error(), "Multi-statements are not allowed"):
 		return cli.Exit("QUERY holds several SQL statements (separated by ';'): sql runs one; run each with its own analyzer sql", 2)
+	case strings.Contains(err.Error(), "Empty query"):
+		// Only ';' or comments: the engine would say "Empty query" (exit 1), or run nothing and
+		// print nothing (a comment alone).
+		return cli.Exit(`QUERY holds no SQL statement (only comments or ';'): give one, e.g. analyzer sql "SELECT count() FROM dns_messages"`, 2)
 	}
 	return nil
 }
@@ -453,7 +482,7 @@ func settingsTable(ctx context.Context, s chstore.Store) (*tabular.Result, error
 		Types:   []string{"String", "Float64", "Float64", "Bool", "String"},
 	}
 	for _, st := range queries.Settings {
-		def := json.Number(strconv.FormatFloat(st.Default, 'f', -1, 64))
+		def := json.Number(queries.FormatNumber(st.Default))
 		var v any = def
 		cur, ok := current[st.Name]
 		if ok {

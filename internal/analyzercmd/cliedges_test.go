@@ -129,7 +129,7 @@ func TestStoreFlags(t *testing.T) {
 // before it had run); a ';' in a string or a comment, or ending the statement, is no second one.
 func TestSQLStatement(t *testing.T) {
 	t.Parallel()
-	db := filepath.Join(t.TempDir(), "db")
+	db := t.TempDir() // an empty directory: sql makes the store in it
 	tests := []struct {
 		name   string
 		query  string
@@ -145,9 +145,13 @@ func TestSQLStatement(t *testing.T) {
 		{"in a comment", "SELECT 1 -- ; SELECT 2", 0, "1\n", ""},
 		{"ended by one", "SELECT 3;", 0, "3\n", ""},
 		{"and a comment", "SELECT 4; -- done", 0, "4\n", ""},
+		// No statement: the engine said "Empty query" (exit 1), or ran nothing and printed nothing.
+		{"only ';'", ";", 2, "", "QUERY holds no SQL statement"},
+		{"only a comment", "-- only a comment", 2, "", "QUERY holds no SQL statement"},
+		{"only a block comment", "/* nothing */ ;", 2, "", "QUERY holds no SQL statement"},
 	}
 	for _, tc := range tests {
-		r := run(t, nil, "--db", db, "sql", "-f", "TSV", tc.query)
+		r := run(t, nil, "--db", db, "sql", "-f", "TSV", "--", tc.query)
 		if r.code != tc.code || r.stdout != tc.stdout || !strings.Contains(r.stderr, tc.stderr) {
 			t.Errorf("%s: sql %q: got exit %d, stdout %q, stderr %q; want exit %d, stdout %q, stderr with %q",
 				tc.name, tc.query, r.code, r.stdout, r.stderr, tc.code, tc.stdout, tc.stderr)

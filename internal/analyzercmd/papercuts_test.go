@@ -40,7 +40,9 @@ func TestSettingsReset(t *testing.T) {
 		return set
 	}
 	before := answered()
-	for _, args := range [][]string{{"match_window_ms", "1"}, {"retry_jitter_ms", "20"}} {
+	// suffix_min_support set to its default: reset --all does not say it changed (it said
+	// "suffix_min_support = 2, the default (was 2)").
+	for _, args := range [][]string{{"match_window_ms", "1"}, {"retry_jitter_ms", "20"}, {"suffix_min_support", "2"}} {
 		if r := run(t, nil, append([]string{"--db", db, "settings", "set"}, args...)...); r.code != 0 {
 			t.Fatalf("settings set %v: exit %d: %s", args, r.code, r.stderr)
 		}
@@ -63,6 +65,15 @@ func TestSettingsReset(t *testing.T) {
 		{"names and --all", []string{"reset", "--all", "match_skew_ms"}, 2, "", "not both"},
 		{"all", []string{"reset", "--all"}, 0, "retry_jitter_ms = 10, the default (was 20)\n", ""},
 		{"all again", []string{"reset", "--all"}, 0, "no setting has a value of yours: all have their defaults\n", ""},
+		{"set to the default", []string{"set", "suffix_min_support", "2"}, 0, "suffix_min_support = 2 (default 2)\n", ""},
+		{"all of them at the default", []string{"reset", "--all"}, 0, "all settings have their defaults (those set had their default values)\n", ""},
+		{"one at the default", []string{"set", "suffix_min_support", "2"}, 0, "suffix_min_support = 2 (default 2)\n", ""},
+		{"named at the default", []string{"reset", "suffix_min_support"}, 0, "suffix_min_support = 2, the default (it was set to that value)\n", ""},
+		{"tiny value", []string{"set", "match_skew_ms", "1e-320"}, 2, "", "match_skew_ms is in milliseconds, which the views count to the nanosecond: 0 or at least 0.000001, not 1e-320"},
+		{"tiny value below the minimum", []string{"set", "match_window_ms", "1e-320"}, 2, "", "match_window_ms must be at least 1, not 1e-320 (it takes"},
+		{"small value", []string{"set", "match_skew_ms", "0.000001"}, 0, "match_skew_ms = 0.000001 (default 0.5)\n", ""},
+		{"reset the small value", []string{"reset", "match_skew_ms"}, 0, "match_skew_ms = 0.5, the default (was 0.000001)\n", ""},
+		{"list takes no arguments", []string{"list", "extra"}, 2, "", `list takes no arguments, got "extra"`},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {

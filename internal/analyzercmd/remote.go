@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -37,6 +40,9 @@ func openStore(c *cli.Context) (chstore.Store, error) {
 	}
 	raw := c.String("clickhouse")
 	if raw == "" {
+		if err := checkStoreDir(c, createsStore(c)); err != nil {
+			return nil, err
+		}
 		return openEmbedded(c.String("db"))
 	}
 	opt := chserver.Options{User: os.Getenv("DNSLOSS_CLICKHOUSE_USER"), Password: os.Getenv("DNSLOSS_CLICKHOUSE_PASSWORD")}
@@ -111,4 +117,54 @@ func leaveOut(source string) string {
 		return "unset " + env
 	}
 	return "leave " + source + " out"
+}
+
+// storeMakers are the commands that may make a new store in --db (they write into it); the
+// others only read one, and refuse a --db where there is none: a mistyped --db made an empty
+// store and reported that it held no queries.
+var storeMakers = map[string]bool{"ingest": true, "analyze": true, "settings set": true, "schema apply": true, "serve": true}
+
+// createsStore says whether c's command may make a new store.
+func createsStore(c *cli.Context) bool {
+	name := helpName(c)
+	if i := strings.IndexByte(name, ' '); i >= 0 {
+		name = name[i+1:]
+	}
+	return storeMakers[name]
+}
+
+// isStore says whether dir holds a store: the lock file this program writes into every store it
+// opens (chembed.LockFile), or the layout of the engine's data directory (its metadata folder).
+func isStore(dir string) bool {
+	if fi, err := os.Stat(filepath.Join(dir, "dnsloss.lock")); err == nil && fi.Mode().IsRegular() {
+		return true
+	}
+	fi, err := os.Stat(filepath.Join(dir, "metadata"))
+	return err == nil && fi.IsDir()
+}
+
+// checkStoreDir refuses an embedded store's --db that holds no store unless create (and then one
+// that does not exist, or an empty directory, is made a store), and a directory that holds
+// other files than a store's in any case: the engine would turn it into a store.
+func checkStoreDir(c *cli.Context, create bool) error {
+	dir := c.String("db")
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if create {
+			return nil
+		}
+		return cli.Exit(fmt.Sprintf("no store at %s: ingest a capture first (analyzer ingest FILE), or give --db / $DNSLOSS_DB the store's directory", dir), 2)
+	case err != nil:
+		return nil // the engine says what is wrong (a file on the way, no permission)
+	case !fi.IsDir():
+		return cli.Exit(fmt.Sprintf("%s is a file, not a store's directory: give --db / $DNSLOSS_DB the store's directory (or a new one to make a store in)", dir), 2)
+	case isStore(dir):
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) == 0 {
+		return nil // an empty directory becomes a store, for every command, as one made for it
+	}
+	return cli.Exit(fmt.Sprintf("%s holds other files and no store: give --db / $DNSLOSS_DB the store's directory, or a new or empty one to make a store in", dir), 2)
 }

@@ -88,6 +88,10 @@ and exits (for cron or a systemd timer), else it keeps running.`,
 				format = formatOf(out)
 			}
 			if err := checkFormat(format); err != nil {
+				if several := strings.Split(format, ","); len(several) > 1 && allFormats(several) {
+					return cli.Exit(fmt.Sprintf("--format %s: several formats need --every (scheduled mode writes one file per format in --out-dir); "+
+						"without it, give one format and run report once for each", format), 2)
+				}
 				return cli.Exit(err.Error(), 2)
 			}
 			if out != "" {
@@ -122,6 +126,16 @@ func formatOf(path string) string {
 		return "csv"
 	}
 	return "table"
+}
+
+// allFormats says whether every one of fs is a report format.
+func allFormats(fs []string) bool {
+	for _, f := range fs {
+		if checkFormat(strings.TrimSpace(f)) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func checkFormat(f string) error {

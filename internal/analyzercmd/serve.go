@@ -38,10 +38,16 @@ With a password (DNSLOSS_SERVE_PASSWORD or --password-file) clients must authent
 			&cli.StringFlag{Name: "password-file", Usage: "file holding the password clients must give (default: $DNSLOSS_SERVE_PASSWORD; none: no authentication)"},
 		},
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			if c.String("clickhouse") != "" {
 				return cli.Exit("serve serves the embedded engine in --db; it takes no --clickhouse", 2)
 			}
 			if err := checkStoreFlags(c); err != nil {
+				return err
+			}
+			if err := checkStoreDir(c, true); err != nil {
 				return err
 			}
 			password := os.Getenv("DNSLOSS_SERVE_PASSWORD")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -68,9 +67,10 @@ reset refuses then, and says to run ` + "`analyzer --clickhouse URL schema apply
 						return nil
 					}
 				}
+				changed := 0
 				for _, name := range names {
 					st, _ := queries.LookupSetting(name)
-					def := strconv.FormatFloat(st.Default, 'f', -1, 64)
+					def := queries.FormatNumber(st.Default)
 					was, ok := current[name]
 					if !ok {
 						fmt.Fprintf(stdout, "%s = %s, the default (it was not set)\n", name, def)
@@ -80,7 +80,22 @@ reset refuses then, and says to run ` + "`analyzer --clickhouse URL schema apply
 						return fmt.Errorf("cannot reset %s in %s: %w", name, s.Describe(), err)
 					}
 					delete(current, name) // a name given twice is reset once
-					fmt.Fprintf(stdout, "%s = %s, the default (was %s)\n", name, def, was)
+					v, err := was.Float64()
+					switch {
+					case err == nil && v == st.Default && all:
+						// Set to the default: its value does not change; --all says what does.
+					case err == nil && v == st.Default:
+						fmt.Fprintf(stdout, "%s = %s, the default (it was set to that value)\n", name, def)
+					case err == nil:
+						changed++
+						fmt.Fprintf(stdout, "%s = %s, the default (was %s)\n", name, def, queries.FormatNumber(v))
+					default:
+						changed++
+						fmt.Fprintf(stdout, "%s = %s, the default (was %s)\n", name, def, was)
+					}
+				}
+				if all && changed == 0 {
+					fmt.Fprintln(stdout, "all settings have their defaults (those set had their default values)")
 				}
 				return nil
 			})

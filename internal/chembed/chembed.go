@@ -144,6 +144,9 @@ func lockDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
+// Exclusive implements chstore.Exclusive: the data directory is locked for this process.
+func (s *Store) Exclusive() bool { return true }
+
 // Dir is the data directory.
 func (s *Store) Dir() string { return s.dir }
 

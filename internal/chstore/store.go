@@ -31,6 +31,19 @@ type Store interface {
 	Close() error
 }
 
+// Exclusive is implemented by a Store that one process holds alone (the embedded engine, whose
+// data directory is locked): what is in it and not this process's own work is left over from a
+// process that ended.
+type Exclusive interface {
+	Exclusive() bool
+}
+
+// IsExclusive says whether s is held by this process alone.
+func IsExclusive(s Store) bool {
+	e, ok := s.(Exclusive)
+	return ok && e.Exclusive()
+}
+
 var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Names returns the parameter names in a stable order, or an error for a name that is not an

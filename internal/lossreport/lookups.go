@@ -136,9 +136,9 @@ func (r *Report) addLookups(ctx context.Context, s chstore.Store, params chstore
 			}
 			tried = append(tried, n+" ("+res+")")
 		}
-		l.Line = fmt.Sprintf("%s %s %s: %s %s %s after %s s, %d attempts, %d retries, %s ms lost; tried %s via %s",
+		l.Line = fmt.Sprintf("%s %s %s: %s %s %s after %s s, %s, %s, %s ms lost; tried %s via %s",
 			fmtTime(l.Start), l.Host, l.Client, l.Name, l.QType, strings.ReplaceAll(l.Outcome, "_", " "),
-			FormatFloat(roundMs(w.DurationMs/1000)), w.Attempts, w.Retries, FormatFloat(w.TimeLostMs),
+			FormatFloat(roundMs(w.DurationMs/1000)), plural(w.Attempts, "attempt"), plurals(w.Retries, "retry", "retries"), FormatFloat(w.TimeLostMs),
 			strings.Join(tried, ", "), orNone(w.Servers))
 		r.WorstLookups = append(r.WorstLookups, l)
 	}
@@ -180,9 +180,9 @@ func (r *Report) addUnanswered(ctx context.Context, s chstore.Store, params chst
 		if u.Answered > 0 {
 			l.Outcome = "partly unanswered"
 		}
-		l.Line = fmt.Sprintf("%s %s: %s %s from %s to %s: %d of %d attempts unanswered over %s s",
+		l.Line = fmt.Sprintf("%s %s: %s %s from %s to %s: %d of %s unanswered over %s s",
 			l.Start.Format("2006-01-02 15:04:05.000Z"), l.Host, l.Name, l.QType, l.Client, l.Server,
-			l.Unanswered, l.Attempts, FormatFloat(roundMs(l.DurationMs/1000)))
+			l.Unanswered, plural(l.Attempts, "attempt"), FormatFloat(roundMs(l.DurationMs/1000)))
 		r.WorstLookups = append(r.WorstLookups, l)
 	}
 	r.Notes = append(r.Notes, "lookup counts (lookups, failed, masked timeouts, retries, time lost) and resolver advice need the lookups layer (view dns_lookups), which this store does not have; worst lookups list the names whose queries went unanswered most often")

@@ -242,12 +242,12 @@ func (r *Report) Summary() []string {
 	if r.Total.Attempts == 0 {
 		return []string{"No DNS query attempts in this period."}
 	}
-	s := fmt.Sprintf("%d query attempts from %s: %d unanswered", r.Total.Attempts, plural(len(r.Hosts), "host"), r.Total.Unanswered)
+	s := fmt.Sprintf("%s from %s: %d unanswered", plural(r.Total.Attempts, "query attempt"), plural(len(r.Hosts), "host"), r.Total.Unanswered)
 	if r.Total.UnansweredRatio != nil {
 		s += fmt.Sprintf(" (unanswered ratio %s, estimated packet loss %s)", FormatFloat(*r.Total.UnansweredRatio), FormatFloat(*r.Total.EstPacketLoss))
 	}
 	if r.Total.FailedLookups != nil {
-		s += fmt.Sprintf("; %d failed lookups, %d masked timeouts", *r.Total.FailedLookups, derefInt(r.Total.MaskedTimeouts))
+		s += fmt.Sprintf("; %s, %s", plural(*r.Total.FailedLookups, "failed lookup"), plural(derefInt(r.Total.MaskedTimeouts), "masked timeout"))
 	}
 	out = append(out, s+".")
 	var lossy []string
@@ -281,18 +281,24 @@ func (r *Report) Summary() []string {
 				names = append(names, d.Host)
 			}
 		}
-		out = append(out, fmt.Sprintf("Capture drops in %d intervals (%s): loss counted there may be the capture's, not the network's.", len(r.CaptureDrops), abbreviate(names, 8)))
+		out = append(out, fmt.Sprintf("Capture drops in %s (%s): loss counted there may be the capture's, not the network's.", plural(len(r.CaptureDrops), "interval"), abbreviate(names, 8)))
 	} else {
 		out = append(out, "No capture drops recorded in this period.")
 	}
 	return out
 }
 
-func plural(n int, what string) string {
+// plural writes n and what, with an s unless n is 1: "1 host", "2 hosts".
+func plural[N ~int | ~int64](n N, what string) string {
+	return plurals(n, what, what+"s")
+}
+
+// plurals writes n and one or many: "1 retry", "2 retries".
+func plurals[N ~int | ~int64](n N, one, many string) string {
 	if n == 1 {
-		return "1 " + what
+		return "1 " + one
 	}
-	return strconv.Itoa(n) + " " + what + "s"
+	return strconv.FormatInt(int64(n), 10) + " " + many
 }
 
 func derefInt(p *int64) int64 {
@@ -342,8 +348,8 @@ func (r *Report) Text(w io.Writer) error {
 	if len(r.CaptureDrops) > 0 {
 		b.WriteString("\nCapture intervals with drops:\n")
 		for _, d := range r.CaptureDrops {
-			fmt.Fprintf(&b, "  %s %s to %s: %d kernel drops, %d tool drops of %d packets (%s)\n",
-				d.Host, fmtTime(d.Start), fmtTime(d.End), d.KernelDrops, d.ToolDrops, d.Packets, d.Source)
+			fmt.Fprintf(&b, "  %s %s to %s: %s, %s of %s (%s)\n",
+				d.Host, fmtTime(d.Start), fmtTime(d.End), plural(d.KernelDrops, "kernel drop"), plural(d.ToolDrops, "tool drop"), plural(d.Packets, "packet"), d.Source)
 		}
 	}
 	if len(r.Advice) > 0 {

@@ -181,8 +181,8 @@ func RunOnce(ctx context.Context, s chstore.Store, opt ScheduleOptions) ([]Produ
 			return done, err
 		}
 		if opt.Log != nil {
-			fmt.Fprintf(opt.Log, "report %s: %d hosts, %d attempts, %d unanswered; worse: %s; wrote %s\n",
-				periodName(start, end), len(r.Hosts), r.Total.Attempts, r.Total.Unanswered,
+			fmt.Fprintf(opt.Log, "report %s: %s, %s, %d unanswered; worse: %s; wrote %s\n",
+				periodName(start, end), plural(len(r.Hosts), "host"), plural(r.Total.Attempts, "attempt"), r.Total.Unanswered,
 				orNone(r.WorseHosts), strings.Join(p.Files, ", "))
 		}
 		done = append(done, p)
