@@ -44,20 +44,10 @@ type result struct {
 	code           int
 }
 
+// run runs analyzer in the test's directory, with env added to the environment.
 func run(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(analyzer, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("cannot run analyzer: %v", err)
-	}
-	return result{out.String(), errb.String(), code}
+	return runIn(t, "", env, args...)
 }
 
 // Every analyzer run starts the engine and creates the views (seconds), and every report plans
