@@ -19,15 +19,12 @@ type Setting struct {
 
 // Range is the values s takes, as README's table of settings writes them: "1 to 3600000".
 func (s Setting) Range() string {
-	return number(s.Min) + " to " + number(s.Max)
+	return FormatNumber(s.Min) + " to " + FormatNumber(s.Max)
 }
 
 // FormatNumber writes a setting's value v as a user would: 5000000, not 5e+06; 1e+308 and
 // 1e-320, not 309 or 320 digits.
-func FormatNumber(v float64) string { return number(v) }
-
-// number writes v as a user would: 5000000, not 5e+06; 1e+308 and 1e-320, not 309 or 320 digits.
-func number(v float64) string {
+func FormatNumber(v float64) string {
 	if a := math.Abs(v); a < 1e15 && (a >= 1e-6 || a == 0) {
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
@@ -44,14 +41,14 @@ func (s Setting) Check(v float64) error {
 	case math.IsNaN(v) || math.IsInf(v, 0):
 		return fmt.Errorf("%s must be a finite number, not %v", s.Name, v)
 	case v < s.Min:
-		return fmt.Errorf("%s must be at least %s, not %s (it takes %s)", s.Name, number(s.Min), number(v), s.Range())
+		return fmt.Errorf("%s must be at least %s, not %s (it takes %s)", s.Name, FormatNumber(s.Min), FormatNumber(v), s.Range())
 	case v > s.Max:
-		return fmt.Errorf("%s must be at most %s, not %s (it takes %s)", s.Name, number(s.Max), number(v), s.Range())
+		return fmt.Errorf("%s must be at most %s, not %s (it takes %s)", s.Name, FormatNumber(s.Max), FormatNumber(v), s.Range())
 	case s.Integer && v != math.Trunc(v):
-		return fmt.Errorf("%s counts steps: a whole number, not %s", s.Name, number(v))
+		return fmt.Errorf("%s counts steps: a whole number, not %s", s.Name, FormatNumber(v))
 	case !s.Integer && v != 0 && math.Abs(v) < Resolution:
 		return fmt.Errorf("%s is in milliseconds, which the views count to the nanosecond: 0 or at least %s, not %s (it takes %s)",
-			s.Name, number(Resolution), number(v), s.Range())
+			s.Name, FormatNumber(Resolution), FormatNumber(v), s.Range())
 	}
 	return nil
 }
