@@ -198,16 +198,14 @@ func File(ctx context.Context, store chstore.Store, path string, opt Options) (R
 	// A copy of a file already in the store (another path, the same packets) is not kept: its
 	// rows would count every attempt twice. Checked before its capture_stats row is written, so
 	// that an ingest interrupted here leaves rows the next one removes.
-	res.DuplicateOf, err = duplicateOf(ctx, store, res, source, firstTS, lastTS)
+	res.DuplicateOf, res.Overlaps, err = otherFiles(ctx, store, res, source, firstTS, lastTS)
 	if err != nil {
 		return res, err
 	}
 	if res.DuplicateOf != "" {
+		res.Overlaps = nil
 		res.Skipped = true
 		return res, remove(ctx, store, path, key)
-	}
-	if res.Overlaps, err = overlaps(ctx, store, res, source, firstTS, lastTS); err != nil {
-		return res, err
 	}
 	if err := recordStats(ctx, store, res, source, firstTS, lastTS); err != nil {
 		return res, err
@@ -289,43 +287,40 @@ func unchanged(path, host, packets, first, last string) error {
 		"give --replace to replace the earlier rows with it, or ingest it under another file name to keep both", path, host, now, was)
 }
 
-// duplicateOf returns the file already in the store for the host of res that holds the same
-// packets as the file just read from source: the same first and last timestamps and the same
-// packet and DNS message counts. "" when there is none.
-func duplicateOf(ctx context.Context, store chstore.Store, res Result, source string, first, last int64) (string, error) {
-	c := CaptureStats(res.Stats, res.BadRecords)
-	out, err := store.Query(ctx, `SELECT source FROM capture_stats
-		WHERE host = {h:String} AND source != {s:String} AND iface = ''
-			AND toUnixTimestamp64Nano(start_ts) = {first:Int64} AND toUnixTimestamp64Nano(end_ts) = {last:Int64}
-			AND packets = {packets:UInt64} AND packets > 0 AND dns_messages = {dns:UInt64}
-		ORDER BY source LIMIT 1`, chstore.Params{"h": res.Host, "s": source, "first": strconv.FormatInt(first, 10),
-		"last": strconv.FormatInt(last, 10), "packets": strconv.FormatUint(c["packets"], 10), "dns": strconv.FormatUint(c["dns_messages"], 10)}, "TSVRaw")
-	if err != nil {
-		return "", fmt.Errorf("cannot check whether %q is a copy of a file in the store: %w", res.Path, err)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-// overlaps returns the files of the host of res in the store (at most 5) whose first to last
-// packet overlaps first to last, source's own rows left out.
-func overlaps(ctx context.Context, store chstore.Store, res Result, source string, first, last int64) ([]string, error) {
+// otherFiles looks for the files of the host of res already in the store (source's own rows left
+// out) whose first to last packet overlaps first to last. dup is one that holds the same packets
+// (the same first and last timestamps, packet and DNS message counts): a copy; overlaps names up to
+// five others.
+func otherFiles(ctx context.Context, store chstore.Store, res Result, source string, first, last int64) (dup string, overlaps []string, err error) {
 	if res.Packets == 0 {
-		return nil, nil
+		return "", nil, nil
 	}
-	out, err := store.Query(ctx, `SELECT DISTINCT source FROM capture_stats
+	c := CaptureStats(res.Stats, res.BadRecords)
+	out, err := store.Query(ctx, `SELECT source,
+			toUnixTimestamp64Nano(start_ts) = {first:Int64} AND toUnixTimestamp64Nano(end_ts) = {last:Int64}
+				AND packets = {packets:UInt64} AND dns_messages = {dns:UInt64} AS same
+		FROM capture_stats
 		WHERE host = {h:String} AND source != {s:String} AND iface = '' AND packets > 0
 			AND toUnixTimestamp64Nano(start_ts) <= {last:Int64} AND toUnixTimestamp64Nano(end_ts) >= {first:Int64}
-		ORDER BY source LIMIT 5`, chstore.Params{"h": res.Host, "s": source, "first": strconv.FormatInt(first, 10), "last": strconv.FormatInt(last, 10)}, "TSVRaw")
+		ORDER BY same DESC, source LIMIT 5`, chstore.Params{"h": res.Host, "s": source, "first": strconv.FormatInt(first, 10),
+		"last": strconv.FormatInt(last, 10), "packets": strconv.FormatUint(c["packets"], 10), "dns": strconv.FormatUint(c["dns_messages"], 10)}, "TSVRaw")
 	if err != nil {
-		return nil, fmt.Errorf("cannot check whether %q overlaps files in the store: %w", res.Path, err)
+		return "", nil, fmt.Errorf("cannot compare %q with the files in the store: %w", res.Path, err)
 	}
-	var files []string
-	for _, f := range strings.Split(string(out), "\n") {
-		if f != "" {
-			files = append(files, f)
+	for _, line := range strings.Split(string(out), "\n") {
+		i := strings.LastIndexByte(line, '\t') // a path may hold a tab; the flag does not
+		if i < 0 {
+			continue
+		}
+		file, same := line[:i], line[i+1:]
+		switch {
+		case same == "1" || same == "true":
+			return file, nil, nil
+		default:
+			overlaps = append(overlaps, file)
 		}
 	}
-	return files, nil
+	return "", overlaps, nil
 }
 
 // CaptureStats maps a decoder's counters (and the records the reader skipped) onto the counter
