@@ -28,12 +28,15 @@
 -- attempt (until the next name, or one retry spacing when it was the last name). end_ts
 -- includes that last wait.
 CREATE OR REPLACE VIEW dns_lookups AS
+WITH
+    -- query type mnemonics, the same as lossreport.TypeName (TestTypeNames checks); TYPEn otherwise
+    [1, 2, 5, 6, 12, 15, 16, 28, 33, 35, 43, 48, 64, 65, 255] AS type_codes,
+    ['A', 'NS', 'CNAME', 'SOA', 'PTR', 'MX', 'TXT', 'AAAA', 'SRV', 'NAPTR', 'DS', 'DNSKEY', 'SVCB', 'HTTPS', 'ANY'] AS type_names
 SELECT
     host,
     replaceRegexpOne(toString(client_ip), '^::ffff:([0-9.]+)$', '\\1') AS client_ip,
     if(length(names) > 1 OR has(names, base), base, names[1]) AS name,
-    -- type mnemonics: the same list as lossreport.TypeName (TestTypeNames checks), TYPEn otherwise
-    arrayMap(t -> transform(t, [1, 2, 5, 6, 12, 15, 16, 28, 33, 35, 43, 48, 64, 65, 255], ['A', 'NS', 'CNAME', 'SOA', 'PTR', 'MX', 'TXT', 'AAAA', 'SRV', 'NAPTR', 'DS', 'DNSKEY', 'SVCB', 'HTTPS', 'ANY'], concat('TYPE', toString(t))), arraySort(arrayDistinct(arrayFlatten(name_qtypes)))) AS qtypes,
+    arrayMap(t -> transform(t, type_codes, type_names, concat('TYPE', toString(t))), arraySort(arrayDistinct(arrayFlatten(name_qtypes)))) AS qtypes,
     fromUnixTimestamp64Nano(start_ns, 'UTC') AS start_ts,
     fromUnixTimestamp64Nano(end_ns, 'UTC') AS end_ts,
     round((end_ns - start_ns) / 1e6, 3) AS duration_ms,
@@ -102,8 +105,7 @@ FROM
         FROM
         (
             SELECT host, client_ip, lib, base, lookup_ts, qname_key, qtype,
-                transform(qtype, [1, 2, 5, 6, 12, 15, 16, 28, 33, 35, 43, 48, 64, 65, 255], ['A', 'NS', 'CNAME', 'SOA', 'PTR', 'MX', 'TXT', 'AAAA', 'SRV', 'NAPTR', 'DS', 'DNSKEY', 'SVCB', 'HTTPS', 'ANY'],
-                    concat('TYPE', toString(qtype))) AS type_name,
+                transform(qtype, type_codes, type_names, concat('TYPE', toString(qtype))) AS type_name,
                 count() AS cnt,
                 groupUniqArray(client_port) AS ports,
                 min(toUnixTimestamp64Nano(ts)) AS tmin,
