@@ -55,6 +55,7 @@ bench-live: setup
 	@scripts/bench-live.sh
 
 vet:
+	@echo "vet: go vet ./..."
 	@$(GO) vet ./...
 
 clean:

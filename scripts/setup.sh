@@ -8,7 +8,8 @@
 set -euo pipefail
 
 CHDB_NPM_VERSION="26.5.3"
-# npm's integrity hash of the tarball, checked by npm itself; recorded here so a change is visible.
+# npm checks the tarball against the registry's integrity hash; the sha256 of the unpacked
+# libchdb.so is written to .verified beside it and printed once installed.
 CHDB_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/dnsloss/chdb/${CHDB_NPM_VERSION}"
 CHDB_LIB="${CHDB_DIR}/libchdb.so"
 
@@ -23,7 +24,10 @@ install_apt() {
   for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "Debian packages already installed: $*"
+    return 0
+  fi
   say "installing Debian packages: ${missing[*]}"
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
